@@ -1,0 +1,101 @@
+"""Prometheus metrics, in a registry injected by the caller (never the global default one).
+
+Label values come only from the four category names and small fixed sets: never cookie
+names, hosts or URLs. Every labelled series is created at start so dashboards see zeros.
+No custom collectors, Info or Enum (they break prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from proxy import __version__
+from proxy.categories import CATEGORIES, OPTIONAL_CATEGORIES
+
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+UPSTREAM_ERRORS = ("connect", "timeout", "reset", "bad_response", "unsolicited_101", "other")
+COOKIE_WHERE = ("set_cookie", "request_cookie", "purge")
+ELEMENT_KINDS = ("script-src", "inline-script", "img", "iframe", "noscript", "link", "embed", "a-ping", "header")
+MODES = ("enforce", "report")
+STATES = ("granted", "denied", "unknown")
+CONSENT_SOURCES = ("cp_consent", "onetrust", "cookiebot", "cookieyes", "complianz", "klaro", "cookieconsent",
+                   "borlabs", "tarteaucitron", "didomi", "tcf", "gpc", "dnt", "geo", "policy", "none")
+FAIL_OPEN = ("over_cap_inline_script", "unknown_third_party_kept", "unclassified_cookie_allowed")
+REWRITE_ABORTS = ("decode", "rewrite", "encode", "too_large", "upstream")
+RELOAD_RESULTS = ("success", "failure")
+
+
+class Metrics:
+    """All of consent-proxy's metrics, registered in `registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, multiprocess: bool = False) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        p = "consentproxy_"
+        self.requests = Counter(p + "requests_total", "Requests answered, by status class and whether the body was rewritten.",
+                                ["status_class", "rewritten"], registry=r)
+        self.upstream_errors = Counter(p + "upstream_errors_total", "Upstream requests that failed, by reason.",
+                                       ["reason"], registry=r)
+        self.upstream_duration = Histogram(p + "upstream_request_duration_seconds",
+                                           "Time from sending the upstream request to its response headers.",
+                                           registry=r, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+        self.request_body_rejected = Counter(p + "request_body_rejected_total",
+                                             "Requests refused because the body exceeded limits.max_request_body.", registry=r)
+        self.refused = Counter(p + "requests_refused_total", "Requests refused before reaching the upstream, by reason.",
+                               ["reason"], registry=r)
+        self.cookies_blocked = Counter(p + "cookies_blocked_total", "Cookies blocked, by category and where.",
+                                       ["category", "where", "mode"], registry=r)
+        self.elements_blocked = Counter(p + "elements_blocked_total", "HTML elements blocked, by category and element kind.",
+                                        ["category", "kind", "mode"], registry=r)
+        self.consent_decisions = Counter(p + "consent_decisions_total", "Consent decisions, by category, state and source.",
+                                         ["category", "state", "source"], registry=r)
+        self.consent_parse_failures = Counter(p + "consent_parse_failures_total",
+                                              "Consent cookies present but malformed, by reader.", ["source"], registry=r)
+        self.unclassified_cookies = Counter(p + "unclassified_cookies_total", "Cookies no rule classifies.", registry=r)
+        self.unknown_third_parties = Counter(p + "unknown_third_party_hosts_total",
+                                             "Third-party resources on unknown hosts seen in HTML.", registry=r)
+        self.fail_open = Counter(p + "fail_open_total", "Times a fail-open default let something through, by kind.",
+                                 ["kind"], registry=r)
+        self.rewrite_bytes = Counter(p + "rewrite_input_bytes_total", "Decoded HTML bytes fed to the rewriter.", registry=r)
+        self.rewrite_duration = Histogram(p + "rewrite_duration_seconds", "CPU time spent rewriting one HTML response.",
+                                          registry=r, buckets=(.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1))
+        self.rewrite_aborts = Counter(p + "rewrite_aborts_total", "Rewritten responses aborted mid-stream, by reason.",
+                                      ["reason"], registry=r)
+        self.reloads = Counter(p + "config_reloads_total", "Config reloads, by result.", ["result"], registry=r)
+        gauge_mode = {"multiprocess_mode": "max"} if multiprocess else {}
+        self.last_reload_ok = Gauge(p + "config_last_reload_successful", "1 if the last config reload succeeded.",
+                                    registry=r, **gauge_mode)
+        self.last_reload_time = Gauge(p + "config_last_reload_success_timestamp_seconds",
+                                      "Unix time of the last successful config load.", registry=r, **gauge_mode)
+        self.build_info = Gauge(p + "build_info", "Always 1; the version label says which build runs.",
+                                ["version"], registry=r, **gauge_mode)
+        self._initialise()
+
+    def _initialise(self) -> None:
+        for sc in STATUS_CLASSES:
+            for rw in ("true", "false"):
+                self.requests.labels(sc, rw)
+        for reason in UPSTREAM_ERRORS:
+            self.upstream_errors.labels(reason)
+        for reason in ("absolute_form", "connect_method", "misdirected", "bad_host", "upgrade"):
+            self.refused.labels(reason)
+        for cat in CATEGORIES:
+            for mode in MODES:
+                for where in COOKIE_WHERE:
+                    self.cookies_blocked.labels(cat, where, mode)
+                for kind in ELEMENT_KINDS:
+                    self.elements_blocked.labels(cat, kind, mode)
+        for cat in OPTIONAL_CATEGORIES:
+            for state in STATES:
+                for src in CONSENT_SOURCES:
+                    self.consent_decisions.labels(cat, state, src)
+        for src in CONSENT_SOURCES[:11]:
+            self.consent_parse_failures.labels(src)
+        for kind in FAIL_OPEN:
+            self.fail_open.labels(kind)
+        for reason in REWRITE_ABORTS:
+            self.rewrite_aborts.labels(reason)
+        for result in RELOAD_RESULTS:
+            self.reloads.labels(result)
+        self.build_info.labels(__version__).set(1)
+        self.last_reload_ok.set(1)

@@ -1,0 +1,227 @@
+"""Start, reload and stop consent-proxy: the public port, the admin port, signals.
+
+The public port uses aiohttp's low-level `web.Server` (no router: every request is the
+proxy's) with two guards aiohttp lacks for a server exposed without a load balancer: a
+header-read timeout (slowloris) and a connection cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import signal
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiohttp.http_parser
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from proxy.accesslog import AccessLog
+from proxy.admin import make_admin_app
+from proxy.config import Config, ConfigError, load_config
+from proxy.handler import ProxyHandler
+from proxy.metrics import Metrics
+from proxy.runtime import Runtime, RuntimeHolder
+from proxy.upstream import make_session
+
+log = logging.getLogger("consent_proxy")
+
+
+def assert_c_parser() -> None:
+    """Refuse to run on aiohttp's pure-Python HTTP parser (reverse-proxy notes §2.C.20):
+    it has carried most of aiohttp's request-smuggling bugs."""
+    module = aiohttp.http_parser.HttpRequestParser.__module__
+    if module != "aiohttp._http_parser":
+        raise RuntimeError(f"aiohttp runs without its C parser ({module}); reinstall aiohttp from a wheel "
+                           "and unset AIOHTTP_NO_EXTENSIONS")
+
+
+class GuardedRequestHandler(RequestHandler):
+    """RequestHandler with a header-read timeout and a per-server connection cap."""
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        manager = self._manager
+        if isinstance(manager, GuardedServer) and len(manager._connections) >= manager.max_connections:
+            manager.rejected_connections += 1
+            self._manager = None  # keeps connection_lost from touching the server's table
+            transport.abort()
+            return
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._messages:
+            self._cancel_header_timer()
+        elif self._header_timer is None and self._waiter is not None:
+            self._arm_header_timer()  # the first bytes of the next request on a kept-alive connection
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        manager = self._manager
+        if isinstance(manager, GuardedServer):
+            self._header_timer = self._loop.call_later(manager.header_read_timeout, self._header_timeout)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if self._waiter is not None and not self._messages and not self._force_close:
+            # A request's headers did not arrive in time: close, as nginx does (client_header_timeout).
+            self.force_close()
+            if self.transport is not None:
+                self.transport.close()
+
+
+class GuardedServer(web.Server):
+    def __init__(self, handler: Any, *, header_read_timeout: float, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.header_read_timeout = header_read_timeout
+        self.max_connections = max_connections
+        self.rejected_connections = 0
+
+    def __call__(self) -> RequestHandler:
+        return GuardedRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+def config_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""
+
+
+def make_listen_ssl(config: Config) -> ssl.SSLContext | None:
+    if not config.listen.tls_cert:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(config.listen.tls_cert, config.listen.tls_key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+@dataclass
+class App:
+    """A running consent-proxy: what signals, the admin port and tests act on."""
+
+    config_path: Path
+    overrides: dict[tuple[str, str], Any]
+    holder: RuntimeHolder
+    metrics: Metrics
+    ready: bool = True
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    runners: list[web.BaseRunner] = field(default_factory=list)
+    public_port: int = 0
+    admin_port: int = 0
+    session: aiohttp.ClientSession | None = None
+
+    def reload(self) -> bool:
+        """Validate and compile the config file again, then swap; on error keep the old one."""
+        try:
+            config = load_config(self.config_path, self.overrides)
+            runtime = Runtime.build(config, config_digest(self.config_path))
+        except ConfigError as exc:
+            self.metrics.reloads.labels("failure").inc()
+            self.metrics.last_reload_ok.set(0)
+            log.error("config reload failed; the previous config keeps serving",
+                      extra={"event": "reload_failed", "problems": [str(p) for p in exc.problems]})
+            return False
+        self.holder.current = runtime
+        self.metrics.reloads.labels("success").inc()
+        self.metrics.last_reload_ok.set(1)
+        self.metrics.last_reload_time.set_to_current_time()
+        log.info("config reloaded", extra={"event": "reloaded", "config_hash": runtime.config_hash})
+        return True
+
+
+async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config: Config) -> App:
+    """Bind both ports and start serving. The caller awaits `app.stopping` and then `stop(app)`."""
+    assert_c_parser()
+    metrics = Metrics()
+    runtime = Runtime.build(config, config_digest(config_path))
+    app = App(config_path, overrides, RuntimeHolder(runtime), metrics)
+    metrics.last_reload_time.set_to_current_time()
+    for warning in config.warnings:
+        log.warning(warning, extra={"event": "config_warning"})
+
+    session = make_session(config.upstream)
+    limits = config.limits
+    handler = ProxyHandler(app.holder, session, metrics, AccessLog(config.logging))
+    server = GuardedServer(
+        handler,
+        header_read_timeout=limits.header_read_timeout,
+        max_connections=limits.max_connections,
+        handler_cancellation=True,
+        max_line_size=limits.max_request_line,
+        max_field_size=limits.max_header_size,
+        max_headers=limits.max_headers,
+        keepalive_timeout=limits.keepalive_timeout,
+        auto_decompress=False,
+        access_log=None,
+    )
+    runner = web.ServerRunner(server, shutdown_timeout=limits.shutdown_timeout)
+    await runner.setup()
+    app.session = session
+    site = web.TCPSite(runner, config.listen.address.host, config.listen.address.port,
+                       ssl_context=make_listen_ssl(config), backlog=1024)
+    await site.start()
+    app.runners.append(runner)
+    app.public_port = _bound_port(runner)
+
+    admin_runner = web.AppRunner(make_admin_app(app), access_log=None, shutdown_timeout=2.0)
+    await admin_runner.setup()
+    admin_site = web.TCPSite(admin_runner, config.admin.address.host, config.admin.address.port)
+    await admin_site.start()
+    app.runners.append(admin_runner)
+    app.admin_port = _bound_port(admin_runner)
+    log.info("consent-proxy started", extra={
+        "event": "started", "listen": f"{config.listen.address.host}:{app.public_port}",
+        "admin": f"{config.admin.address.host}:{app.admin_port}", "upstream": config.upstream.url})
+    return app
+
+
+def _bound_port(runner: web.BaseRunner) -> int:
+    for addr in runner.addresses:
+        if isinstance(addr, tuple):
+            return int(addr[1])
+    return 0
+
+
+async def stop(app: App) -> None:
+    """Fail readiness, stop accepting, let in-flight requests finish (up to the shutdown timeout)."""
+    app.ready = False
+    public, *rest = app.runners
+    await public.cleanup()
+    if app.session is not None:
+        await app.session.close()
+    for runner in rest:
+        await runner.cleanup()
+
+
+async def run_until_signalled(config_path: Path, overrides: dict[tuple[str, str], Any], config: Config,
+                              on_started: Any = None) -> int:
+    """The `consent-proxy run` main loop: SIGHUP reloads, SIGTERM/SIGINT drain and exit 0."""
+    app = await start(config_path, overrides, config)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, app.stopping.set)
+    loop.add_signal_handler(signal.SIGINT, app.stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, app.reload)
+    if on_started is not None:
+        on_started(app)
+    await app.stopping.wait()
+    log.info("shutting down: draining in-flight requests", extra={"event": "stopping"})
+    await stop(app)
+    return 0
