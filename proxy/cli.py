@@ -89,13 +89,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from proxy.catalogue import load_catalogue
     from proxy.runtime import Runtime
 
     path = Path(args.file)
     config = _load(path, {})
     if config is None:
         return 1
-    runtime = Runtime.build(config)
+    try:
+        runtime = Runtime.build(config, load_catalogue(), fname=str(path))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
     for warning in config.warnings:
         print(f"{path}: warning: {warning}", file=sys.stderr)
     print(f"{path}: ok: upstream {config.upstream.url}, listen {config.listen.address}, "

@@ -217,7 +217,7 @@ class DntConfig(_Model):
 class GeoConfig(_Model):
     header: str | None = None
     opt_out_regions: tuple[str, ...] = ()
-    opt_out_grants: tuple[OptionalCategory, ...] = ()
+    opt_out_grants: tuple[OptionalCategory, ...] = ("functional", "analytics", "advertising")
 
 
 SourceName = Literal["cp_consent", "onetrust", "cookiebot", "cookieyes", "complianz", "klaro",

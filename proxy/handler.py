@@ -107,12 +107,11 @@ class ProxyHandler:
             if trusted:
                 scheme = headers_in.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
             host = headers_in.get("Host", "")
+            plan = plan_request(rt, request, scheme, self.metrics)
             if is_websocket_upgrade(headers_in):
-                ws_resp = await tunnel_websocket(request, rt, self.session, scheme, trusted)
+                ws_resp = await tunnel_websocket(request, rt, self.session, scheme, trusted, plan.cookie_header)
                 status = ws_resp.status
                 return ws_resp
-
-            plan = plan_request(rt, request, scheme)
             out_headers = outbound_request_headers(
                 headers_in, peer=peer, scheme=scheme, trusted=trusted,
                 upstream_host=None if cfg.upstream.pass_host else rt.upstream_host,
@@ -160,7 +159,7 @@ class ProxyHandler:
                     up.close()
                     status = 502
                     return plain_response(502, "502 Bad Gateway: the upstream server switched protocols unasked.\n")
-                resp_plan = plan_response(plan, up, request)
+                resp_plan = plan_response(plan, up, request, self.metrics)
                 resp = self._response_head(up, rt, scheme, host, resp_plan)
                 status = up.status
                 rewritten = resp_plan.rewriter is not None

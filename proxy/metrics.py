@@ -7,10 +7,12 @@ No custom collectors, Info or Enum (they break prometheus-client's multiprocess 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from proxy import __version__
-from proxy.categories import CATEGORIES, OPTIONAL_CATEGORIES
+from proxy.categories import CATEGORIES, OPTIONAL_CATEGORIES, Consent
 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 UPSTREAM_ERRORS = ("connect", "timeout", "reset", "bad_response", "unsolicited_101", "other")
@@ -69,7 +71,35 @@ class Metrics:
                                       "Unix time of the last successful config load.", registry=r, **gauge_mode)
         self.build_info = Gauge(p + "build_info", "Always 1; the version label says which build runs.",
                                 ["version"], registry=r, **gauge_mode)
+        self._children: dict[tuple[str, ...], object] = {}
         self._initialise()
+
+    def _child(self, metric: Counter, *labels: str):  # type: ignore[no-untyped-def]
+        """Labelled children are looked up once and kept: `.labels()` costs a lock and a dict build."""
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def count_consent(self, consent: Consent, parse_failures: tuple[str, ...] = ()) -> None:
+        for category in OPTIONAL_CATEGORIES:
+            d = consent.decisions.get(category)
+            if d is not None:
+                source = d.source if d.source in CONSENT_SOURCES else "none"
+                self._child(self.consent_decisions, category, d.state.value, source).inc()
+        for source in parse_failures:
+            if source in CONSENT_SOURCES:
+                self._child(self.consent_parse_failures, source).inc()
+
+    def count_cookies_blocked(self, removed: Iterable[tuple[str, str]], where: str, mode: str = "enforce") -> None:
+        for _name, category in removed:
+            if category in CATEGORIES:
+                self._child(self.cookies_blocked, category, where, mode).inc()
+
+    def count_unclassified_cookies(self, n: int) -> None:
+        self.unclassified_cookies.inc(n)
+        self._child(self.fail_open, "unclassified_cookie_allowed").inc(n)
 
     def _initialise(self) -> None:
         for sc in STATUS_CLASSES:

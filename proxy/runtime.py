@@ -9,8 +9,56 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from proxy.config import Config
+from proxy.catalogue import SOURCE_SITE, Catalogue, CatalogueError, CookieRule, HostRule
+from proxy.config import Config, ConfigError, Problem
+from proxy.consent import ConsentSettings, consent_cookie_names
 from proxy.headers import Network
+from proxy.policy import PathRule, Policy, SiteRules
+
+
+def _merged(defaults: tuple[tuple[object, str], ...], overrides: dict) -> tuple[tuple[object, str], ...]:  # type: ignore[type-arg]
+    """A reader's default map with the config's entries on top (config wins per key)."""
+    merged = dict(defaults)
+    merged.update(overrides)
+    return tuple(merged.items())
+
+
+def consent_settings(config: Config) -> ConsentSettings:
+    c = config.consent
+    d = ConsentSettings()
+    return ConsentSettings(
+        sources=c.sources,
+        onetrust_groups=tuple(c.onetrust.groups.items()),
+        cookiebot_fields=_merged(d.cookiebot_fields, c.cookiebot.map),  # type: ignore[arg-type]
+        cookieyes_fields=_merged(d.cookieyes_fields, c.cookieyes.map),  # type: ignore[arg-type]
+        complianz_categories=_merged(d.complianz_categories, c.complianz.map),  # type: ignore[arg-type]
+        klaro_services=_merged(d.klaro_services, c.klaro.map),  # type: ignore[arg-type]
+        cookieconsent_categories=_merged(d.cookieconsent_categories, c.cookieconsent.map),  # type: ignore[arg-type]
+        cookieconsent_revision=c.cookieconsent.revision,
+        cookieconsent_cookie=c.cookieconsent.cookie_name,
+        borlabs_groups=_merged(d.borlabs_groups, c.borlabs.map),  # type: ignore[arg-type]
+        tarteaucitron_services=_merged(d.tarteaucitron_services, c.tarteaucitron.map),  # type: ignore[arg-type]
+        didomi_purposes=_merged(d.didomi_purposes, c.didomi.map),  # type: ignore[arg-type]
+        tcf_purposes=_merged(d.tcf_purposes, c.tcf.purposes),  # type: ignore[arg-type]
+        gpc_denies=frozenset(c.gpc.denies) if c.gpc.enabled else frozenset(),
+        dnt_enabled=c.dnt.enabled,
+        dnt_denies=frozenset(c.dnt.denies),
+        geo_header=c.geo.header,
+        opt_out_regions=frozenset(r.upper() for r in c.geo.opt_out_regions),
+        opt_out_grants=frozenset(c.geo.opt_out_grants),
+    )
+
+
+def site_rules(config: Config) -> SiteRules:
+    return SiteRules(
+        cookie_rules=tuple(CookieRule(r.name, r.match, r.category, r.vendor or "site", SOURCE_SITE)
+                           for r in config.cookies.rules),
+        host_rules=tuple(HostRule(r.host, r.category, r.vendor or "site", SOURCE_SITE, r.path)
+                         for r in config.trackers.rules),
+        path_rules=tuple(PathRule(r.path, r.category, r.vendor or "site") for r in config.trackers.same_origin_paths),
+        first_party_hosts=config.site.first_party_hosts,
+        unclassified_cookies=config.cookies.unclassified,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +72,20 @@ class Runtime:
     trusted: tuple[Network, ...]
     bypass_paths: tuple[str, ...]
     config_hash: str
+    policy: Policy
+    consent: ConsentSettings
+    #: Cookies of every consent reader: never filtered, never purged.
+    protected_cookies: frozenset[str]
 
     @classmethod
-    def build(cls, config: Config, config_hash: str = "") -> "Runtime":
+    def build(cls, config: Config, catalogue: Catalogue, config_hash: str = "", fname: str = "<config>") -> "Runtime":
+        """Compile `config`; raises ConfigError when a rule cannot be compiled."""
+        try:
+            policy = Policy.compile(site_rules(config), catalogue)
+            settings = consent_settings(config)
+        except (CatalogueError, ValueError) as exc:
+            problems = getattr(exc, "problems", None) or [str(exc)]
+            raise ConfigError([Problem(fname, 1, 1, "(rules)", str(p)) for p in problems]) from None
         parts = urlsplit(config.upstream.url)
         return cls(
             config=config,
@@ -36,6 +95,9 @@ class Runtime:
             trusted=config.trusted_networks,
             bypass_paths=config.bypass_paths,
             config_hash=config_hash,
+            policy=policy,
+            consent=settings,
+            protected_cookies=consent_cookie_names(settings) | {"cp_consent"},
         )
 
     def host_allowed(self, host: str) -> bool:

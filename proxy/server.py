@@ -23,6 +23,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from proxy.accesslog import AccessLog
 from proxy.admin import make_admin_app
+from proxy.catalogue import Catalogue, load_catalogue
 from proxy.config import Config, ConfigError, load_config
 from proxy.handler import ProxyHandler
 from proxy.metrics import Metrics
@@ -121,6 +122,7 @@ class App:
     overrides: dict[tuple[str, str], Any]
     holder: RuntimeHolder
     metrics: Metrics
+    catalogue: Catalogue
     ready: bool = True
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     runners: list[web.BaseRunner] = field(default_factory=list)
@@ -132,7 +134,7 @@ class App:
         """Validate and compile the config file again, then swap; on error keep the old one."""
         try:
             config = load_config(self.config_path, self.overrides)
-            runtime = Runtime.build(config, config_digest(self.config_path))
+            runtime = Runtime.build(config, self.catalogue, config_digest(self.config_path), str(self.config_path))
         except ConfigError as exc:
             self.metrics.reloads.labels("failure").inc()
             self.metrics.last_reload_ok.set(0)
@@ -151,8 +153,9 @@ async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config
     """Bind both ports and start serving. The caller awaits `app.stopping` and then `stop(app)`."""
     assert_c_parser()
     metrics = Metrics()
-    runtime = Runtime.build(config, config_digest(config_path))
-    app = App(config_path, overrides, RuntimeHolder(runtime), metrics)
+    catalogue = load_catalogue()
+    runtime = Runtime.build(config, catalogue, config_digest(config_path), str(config_path))
+    app = App(config_path, overrides, RuntimeHolder(runtime), metrics, catalogue)
     metrics.last_reload_time.set_to_current_time()
     for warning in config.warnings:
         log.warning(warning, extra={"event": "config_warning"})
