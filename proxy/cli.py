@@ -125,6 +125,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Print each category's consent state and what decided it, for a Cookie header value."""
+    from multidict import CIMultiDict
+
+    from proxy.catalogue import load_catalogue
+    from proxy.consent import decide, explain_lines
+    from proxy.runtime import Runtime
+
+    path = Path(args.config) if args.config else bundled_config_path()
+    config = _load(path, {})
+    if config is None:
+        return 1
+    headers: CIMultiDict[str] = CIMultiDict()
+    for raw in args.header or []:
+        name, sep, value = raw.partition(":")
+        if not sep or not name.strip():
+            print(f"consent-proxy explain: --header {raw!r} is not 'Name: value'", file=sys.stderr)
+            return 2
+        headers.add(name.strip(), value.strip())
+    runtime = Runtime.build(config, load_catalogue(), fname=str(path))
+    cookie = args.cookie
+    if cookie is not None and cookie.lower().startswith("cookie:"):
+        cookie = cookie[7:].strip()
+    result = decide(cookie, headers, runtime.consent)
+    print(f"consent sources (in order): {', '.join(runtime.consent.sources)}")
+    for line in explain_lines(result):
+        print(line)
+    if cookie:
+        from proxy.cookies import filter_request_cookie
+
+        filtered = filter_request_cookie(cookie, result.consent, runtime.policy, runtime.protected_cookies)
+        for name, category in filtered.removed:
+            print(f"cookie {name}: {category} -> removed")
+        for pair in filtered.kept:
+            verdict = runtime.policy.classify_cookie(pair.name)
+            why = "consent cookie" if pair.name in runtime.protected_cookies else (
+                f"{verdict.category} ({verdict.vendor}, {verdict.source})" if verdict else "unclassified (allowed)")
+            print(f"cookie {pair.name}: {why} -> kept")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="consent-proxy", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"consent-proxy {__version__}")
@@ -147,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--origin", default="127.0.0.1:8081", help="demo origin HOST:PORT (default 127.0.0.1:8081)")
     demo.add_argument("--admin", default="127.0.0.1:9090", help="admin HOST:PORT (default 127.0.0.1:9090)")
     demo.set_defaults(func=cmd_demo)
+    explain = sub.add_parser("explain", help="show how a Cookie header and request headers decide consent")
+    explain.add_argument("--cookie", help="the Cookie header value (or 'Cookie: ...')")
+    explain.add_argument("--header", action="append", help="an extra request header, e.g. 'Sec-GPC: 1' (repeatable)")
+    explain.add_argument("--config", help="config whose consent sources and rules apply (default: bundled)")
+    explain.set_defaults(func=cmd_explain)
     return parser
 
 

@@ -65,6 +65,9 @@ class ResponsePlan:
             headers.extend(kept)
         for value in self.purges:
             headers.add("Set-Cookie", value)
+        plan = self.request_plan
+        if plan.result is not None and plan.runtime.config.consent.debug_header:
+            headers["X-Consent-Decision"] = decision_summary(plan.result)
         if not self.consent_dependent:
             return
         cache = self.request_plan.runtime.config.cache
@@ -77,6 +80,17 @@ class ResponsePlan:
 
     async def stream_rewritten(self, up: aiohttp.ClientResponse, resp: web.StreamResponse, metrics: Any) -> None:
         raise NotImplementedError("HTML rewriting is not wired yet")
+
+
+def decision_summary(result: ConsentResult) -> str:
+    """`functional=granted(cp_consent); analytics=denied(gpc); ...` for the debug header.
+
+    Only category names, states and reader names: never a cookie value (no header injection)."""
+    parts = []
+    for category, d in result.consent.decisions.items():
+        if category != "necessary":
+            parts.append(f"{category}={d.state.value}({d.source})")
+    return "; ".join(parts)
 
 
 def _add_vary(headers: CIMultiDict[str], name: str) -> None:

@@ -90,3 +90,13 @@ def test_run_with_bad_flag_value_exits_one():
     result = cli("run", "--upstream", "ftp://x", "--listen", "127.0.0.1:1")
     assert result.returncode == 1
     assert "upstream.url" in result.stderr and "not an http://" in result.stderr
+
+
+def test_explain_prints_each_category_with_its_source(tmp_path):
+    cfg = tmp_path / "ot.yaml"
+    cfg.write_text("upstream: {url: 'http://127.0.0.1:1'}\nconsent:\n  sources: [onetrust, cp_consent]\n")
+    result = cli("explain", "--config", str(cfg), "--header", "Sec-GPC: 1", "--cookie",
+                 "OptanonAlertBoxClosed=2025-10-13T14:22:35.236Z; OptanonConsent=interactionCount=3&groups="
+                 "C0001%3A1%2CC0002%3A1%2CC0003%3A0%2CC0004%3A1; _ga=GA1.2.3; _fbp=fb.1; sessionid=x; foo=1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (GOLDEN / "explain_onetrust_gpc.txt").read_text()
