@@ -160,6 +160,13 @@ class ProxyHandler:
                     status = 502
                     return plain_response(502, "502 Bad Gateway: the upstream server switched protocols unasked.\n")
                 resp_plan = plan_response(plan, up, request, self.metrics)
+                if resp_plan.refuse is not None:
+                    # Fail closed: HTML that cannot be rewritten is never forwarded unrewritten.
+                    self.metrics.rewrite_aborts.labels("decode").inc()
+                    log.warning("cannot rewrite HTML response", extra={"event": "rewrite_refused",
+                                                                       "reason": resp_plan.refuse, "path": request.path})
+                    status = 502
+                    return plain_response(502, f"502 Bad Gateway: {resp_plan.refuse}.\n")
                 resp = self._response_head(up, rt, scheme, host, resp_plan)
                 status = up.status
                 rewritten = resp_plan.rewriter is not None
@@ -239,7 +246,7 @@ class ProxyHandler:
             async for chunk in up.content.iter_any():
                 await resp.write(chunk)
             return
-        await plan.stream_rewritten(up, resp, self.metrics)
+        await plan.rewriter.run(up, resp, self.metrics)
 
 
 def _status_class(status: int) -> str:

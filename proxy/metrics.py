@@ -8,6 +8,7 @@ No custom collectors, Info or Enum (they break prometheus-client's multiprocess 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -17,7 +18,8 @@ from proxy.categories import CATEGORIES, OPTIONAL_CATEGORIES, Consent
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 UPSTREAM_ERRORS = ("connect", "timeout", "reset", "bad_response", "unsolicited_101", "other")
 COOKIE_WHERE = ("set_cookie", "request_cookie", "purge")
-ELEMENT_KINDS = ("script-src", "inline-script", "img", "iframe", "noscript", "link", "embed", "a-ping", "header")
+ELEMENT_KINDS = ("script-src", "inline-script", "img", "source", "iframe", "noscript", "link", "embed", "object",
+                 "a-ping", "header")
 MODES = ("enforce", "report")
 STATES = ("granted", "denied", "unknown")
 CONSENT_SOURCES = ("cp_consent", "onetrust", "cookiebot", "cookieyes", "complianz", "klaro", "cookieconsent",
@@ -100,6 +102,25 @@ class Metrics:
     def count_unclassified_cookies(self, n: int) -> None:
         self.unclassified_cookies.inc(n)
         self._child(self.fail_open, "unclassified_cookie_allowed").inc(n)
+
+    def count_rewrite_events(self, rewriter: Any) -> None:
+        """Count what one rewriter removed, neutralised or reported, and its fail-open events."""
+        for ev in rewriter.events:
+            if ev.category in CATEGORIES and ev.kind in ELEMENT_KINDS:
+                mode = "report" if ev.action == "reported" else "enforce"
+                self._child(self.elements_blocked, ev.category, ev.kind, mode).inc()
+        rewriter.events.clear()
+        if rewriter.over_cap_total:
+            self._child(self.fail_open, "over_cap_inline_script").inc(rewriter.over_cap_total)
+            rewriter.over_cap_total = 0
+        if rewriter.unknown_third_party_total:
+            self.unknown_third_parties.inc(rewriter.unknown_third_party_total)
+            self._child(self.fail_open, "unknown_third_party_kept").inc(rewriter.unknown_third_party_total)
+            rewriter.unknown_third_party_total = 0
+
+    def count_header_blocked(self, category: str, mode: str) -> None:
+        if category in CATEGORIES:
+            self._child(self.elements_blocked, category, "header", mode).inc()
 
     def _initialise(self) -> None:
         for sc in STATUS_CLASSES:

@@ -9,16 +9,18 @@ applies the plans; it never decides policy itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.categories import Consent
+from proxy.categories import OPTIONAL_CATEGORIES, Consent
+from proxy.codings import filter_accept_encoding, parse_coding
 from proxy.consent import ConsentResult, decide
 from proxy.cookies import UNCLASSIFIED, filter_request_cookie, filter_set_cookies, purge_headers
+from proxy.htmlstream import HtmlStream
 from proxy.metrics import Metrics
+from proxy.rewriter import HtmlRewriter
 from proxy.runtime import Runtime
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -38,12 +40,28 @@ class RequestPlan:
     cookie_header: str | None = None  # replacement Cookie header value; None = unchanged
     denied_request_cookies: tuple[tuple[str, str], ...] = ()  # (name, category) of cookies the visitor sent
 
+    @property
+    def may_rewrite(self) -> bool:
+        """Whether this response's HTML may be rewritten (some optional category not granted)."""
+        return self.consent is not None and not self.bypass and self.consent.consent_class != ALL_GRANTED
+
     def apply_to_outbound(self, headers: CIMultiDict[str]) -> None:
         if self.cookie_header is not None:
             if self.cookie_header:
                 headers["Cookie"] = self.cookie_header
             else:
                 headers.popall("Cookie", None)
+        if not self.may_rewrite:
+            return
+        # The origin may only use codings we can decode (issue 5), and a partial (206) HTML
+        # body can never be rewritten: ask for the whole document (RFC 9110 §14.2).
+        accept = headers.get("Accept-Encoding")
+        if accept is not None:
+            headers["Accept-Encoding"] = filter_accept_encoding(accept) or "identity"
+        if _wants_document(headers):
+            headers.popall("Range", None)
+            headers.popall("If-Range", None)
+        _translate_conditionals(headers, self.consent.consent_class)  # type: ignore[union-attr]
 
 
 @dataclass(slots=True)
@@ -54,7 +72,9 @@ class ResponsePlan:
     dropped_set_cookies: frozenset[str] = frozenset()
     purges: list[str] = field(default_factory=list)
     consent_dependent: bool = False
-    rewriter: Any = None
+    rewriter: HtmlStream | None = None
+    refuse: str | None = None  # a reason to answer 502 instead of forwarding (fail closed)
+    link_drops: tuple[str, ...] = ()
 
     def apply_to_response(self, headers: CIMultiDict[str]) -> None:
         """Edit the response headers in place; kept headers stay byte-exact and in order."""
@@ -65,6 +85,21 @@ class ResponsePlan:
             headers.extend(kept)
         for value in self.purges:
             headers.add("Set-Cookie", value)
+        if self.link_drops:
+            values = headers.popall("Link", [])
+            for value in values:
+                kept = [part for part in _split_link(value) if part not in self.link_drops]
+                if kept:
+                    headers.add("Link", ", ".join(kept))
+        if self.rewriter is not None and not self.rewriter.shadow:
+            # The body changes: its length, digests and byte ranges no longer hold, and a
+            # strong validator becomes weak and names the consent class (RFC 9110 §8.8.3).
+            for name in ("Content-Length", "Content-MD5", "Digest", "Content-Digest", "Repr-Digest",
+                         "Accept-Ranges"):
+                headers.popall(name, None)
+            etag = headers.get("ETag")
+            if etag is not None and self.request_plan.consent is not None:
+                headers["ETag"] = class_etag(etag, self.request_plan.consent.consent_class)
         plan = self.request_plan
         if plan.result is not None and plan.runtime.config.consent.debug_header:
             headers["X-Consent-Decision"] = decision_summary(plan.result)
@@ -78,8 +113,95 @@ class ResponsePlan:
         if cache.consent_class_header and self.request_plan.consent is not None:
             headers[cache.consent_class_header] = self.request_plan.consent.consent_class
 
-    async def stream_rewritten(self, up: aiohttp.ClientResponse, resp: web.StreamResponse, metrics: Any) -> None:
-        raise NotImplementedError("HTML rewriting is not wired yet")
+
+
+ALL_GRANTED = "".join(c[0] for c in OPTIONAL_CATEGORIES)
+_CLASS_MARK = "-cp."
+
+
+def class_etag(etag: str, consent_class: str) -> str:
+    """W/"<opaque>-cp.<class>": weak (the bytes changed) and distinct per consent class."""
+    value = etag.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    opaque = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    return f'W/"{opaque}{_CLASS_MARK}{consent_class}"'
+
+
+def _translate_conditionals(headers: CIMultiDict[str], consent_class: str) -> None:
+    """If-None-Match tags we issued go back to the origin as its own tags, but only for the
+    visitor's current consent class; a tag of another class (or none left) drops the
+    conditionals so the origin sends the full page to be rewritten for this class."""
+    inm = headers.get("If-None-Match")
+    if inm is None or _CLASS_MARK not in inm:
+        return
+    kept = []
+    other_class = False
+    for tag in (t.strip() for t in inm.split(",")):
+        opaque = tag[2:] if tag.startswith("W/") else tag
+        opaque = opaque.strip('"')
+        head, mark, cls = opaque.rpartition(_CLASS_MARK)
+        if not mark:
+            kept.append(tag)
+        elif cls == consent_class:
+            kept.append(f'W/"{head}"')
+        else:
+            other_class = True
+    if other_class or not kept:
+        headers.popall("If-None-Match", None)
+        headers.popall("If-Modified-Since", None)
+    else:
+        headers["If-None-Match"] = ", ".join(kept)
+
+
+def _wants_document(headers: CIMultiDict[str]) -> bool:
+    dest = headers.get("Sec-Fetch-Dest")
+    if dest is not None:
+        return dest in ("document", "iframe", "frame", "embed", "object")
+    return "text/html" in headers.get("Accept", "") or "Range" in headers
+
+
+def _split_link(value: str) -> list[str]:
+    """Link header members (RFC 8288), split on commas outside <...> and quotes."""
+    parts, depth, quote, start = [], 0, False, 0
+    for i, ch in enumerate(value):
+        if ch == '"' and depth == 0:
+            quote = not quote
+        elif ch == "<" and not quote:
+            depth += 1
+        elif ch == ">" and not quote:
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0 and not quote:
+            parts.append(value[start:i].strip())
+            start = i + 1
+    parts.append(value[start:].strip())
+    return [p for p in parts if p]
+
+
+_FETCHING_RELS = ("preload", "prefetch", "preconnect", "dns-prefetch", "modulepreload", "prerender", "stylesheet")
+
+
+def denied_links(values: list[str], plan: "RequestPlan", metrics: Metrics) -> tuple[str, ...]:
+    """Link header members that would make the browser fetch a denied tracker."""
+    consent = plan.consent
+    if consent is None:
+        return ()
+    drops = []
+    for value in values:
+        for part in _split_link(value):
+            if not part.startswith("<") or ">" not in part:
+                continue
+            url, params = part[1:].split(">", 1)
+            rels = params.lower()
+            if not any(rel in rels for rel in _FETCHING_RELS):
+                continue
+            verdict = plan.runtime.policy.classify_url(url.strip(), _host_only(plan.host))
+            if verdict is not None and not consent.allows(verdict.category):
+                mode = plan.runtime.mode_for(verdict.category)
+                metrics.count_header_blocked(verdict.category, "report" if mode == "report" else "enforce")
+                if mode != "report":
+                    drops.append(part)
+    return tuple(drops)
 
 
 def decision_summary(result: ConsentResult) -> str:
@@ -178,9 +300,36 @@ def plan_response(plan: RequestPlan, up: aiohttp.ClientResponse, request: web.Ba
         if resp_plan.purges:
             resp_plan.consent_dependent = True
             metrics.count_cookies_blocked(purge_list, "purge")
+    links = up.headers.getall("Link", ())
+    if links and plan.may_rewrite:
+        resp_plan.link_drops = denied_links(list(links), plan, metrics)
     if html:
         resp_plan.consent_dependent = True
+        if plan.may_rewrite and request.method != "HEAD" and up.status not in (204, 304) and up.status >= 200:
+            _plan_rewrite(resp_plan, up)
     return resp_plan
+
+
+def _plan_rewrite(resp_plan: ResponsePlan, up: aiohttp.ClientResponse) -> None:
+    """Set up the HTML body stage, or a refusal when the body cannot be rewritten safely."""
+    plan = resp_plan.request_plan
+    rt = plan.runtime
+    trackers = rt.config.trackers
+    if trackers.respect_no_transform and "no-transform" in up.headers.get("Cache-Control", "").lower():
+        return
+    coding = parse_coding(up.headers.get("Content-Encoding"))
+    if coding is None:
+        resp_plan.refuse = "unsupported content-coding"
+        return
+    if up.status == 206:
+        resp_plan.refuse = "partial HTML cannot be rewritten"
+        return
+    consent = plan.consent
+    assert consent is not None
+    rewriter = HtmlRewriter(rt.policy, consent.granted, _host_only(plan.host), rt.rewrite_settings)
+    shadow = all(rt.mode_for(c) == "report" for c in OPTIONAL_CATEGORIES if not consent.allows(c))
+    resp_plan.rewriter = HtmlStream(rewriter, coding, trackers.rewrite_max_decoded_size,
+                                    up.headers.get("Content-Type"), shadow=shadow)
 
 
 def _host_only(host: str) -> str:

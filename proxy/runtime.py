@@ -14,6 +14,8 @@ from proxy.config import Config, ConfigError, Problem
 from proxy.consent import ConsentSettings, consent_cookie_names
 from proxy.headers import Network
 from proxy.policy import PathRule, Policy, SiteRules
+from proxy.rewriter import RewriteSettings
+from proxy.categories import OPTIONAL_CATEGORIES
 
 
 def _merged(defaults: tuple[tuple[object, str], ...], overrides: dict) -> tuple[tuple[object, str], ...]:  # type: ignore[type-arg]
@@ -61,6 +63,13 @@ def site_rules(config: Config) -> SiteRules:
     )
 
 
+def rewrite_settings(config: Config) -> RewriteSettings:
+    t = config.trackers
+    modes = {c: "report" for c in OPTIONAL_CATEGORIES} if t.report_only else dict(t.modes)
+    return RewriteSettings(modes=modes, inline_script_cap=t.inline_script_cap,
+                           over_cap_action=t.over_cap_inline_scripts)
+
+
 @dataclass(frozen=True, slots=True)
 class Runtime:
     """One compiled config. Built fully (and so validated) before it replaces the old one."""
@@ -76,6 +85,11 @@ class Runtime:
     consent: ConsentSettings
     #: Cookies of every consent reader: never filtered, never purged.
     protected_cookies: frozenset[str]
+    rewrite_settings: RewriteSettings
+
+    def mode_for(self, category: str) -> str:
+        """remove | neutralise | report for a category (report-only overrides everything)."""
+        return self.rewrite_settings.mode_for(category)
 
     @classmethod
     def build(cls, config: Config, catalogue: Catalogue, config_hash: str = "", fname: str = "<config>") -> "Runtime":
@@ -98,6 +112,7 @@ class Runtime:
             policy=policy,
             consent=settings,
             protected_cookies=consent_cookie_names(settings) | {"cp_consent"},
+            rewrite_settings=rewrite_settings(config),
         )
 
     def host_allowed(self, host: str) -> bool:
