@@ -80,3 +80,14 @@ def granting(categories: set[str] | frozenset[str], source: str = "test") -> Con
     }
     decisions[NECESSARY] = Decision(State.GRANTED, "policy", "always")
     return Consent(decisions)
+
+
+def with_granted(consent: Consent, categories: frozenset[str], source: str = "report-only") -> Consent:
+    """`consent` with `categories` also granted: what is enforced when they are in report-only mode."""
+    if not categories:
+        return consent
+    decisions = dict(consent.decisions)
+    for c in categories:
+        if not consent.allows(c):
+            decisions[c] = Decision(State.GRANTED, source)
+    return Consent(decisions)

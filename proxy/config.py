@@ -316,6 +316,9 @@ class TrackersConfig(_Model):
     modes: dict[OptionalCategory, Mode] = {}
     report_only: bool = False
     unknown_third_party: Literal["allow", "deny"] = "allow"
+    unknown_third_party_kinds: tuple[Literal["script-src", "img", "source", "iframe", "link", "embed", "object",
+                                             "a-ping"], ...] = ("script-src", "img", "source", "iframe", "link",
+                                                                "embed", "object", "a-ping")
     tag_managers: Literal["analytics", "strictest"] = "analytics"
     inline_script_cap: Size = 65536
     over_cap_inline_scripts: Literal["pass", "remove"] = "pass"

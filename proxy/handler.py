@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -51,6 +52,20 @@ class ProxyResponse(web.StreamResponse):
         await super()._prepare_headers()
         for name in self._drop_after_prepare:
             self._headers.popall(name, None)
+
+
+STATIC_DIR = Path(__file__).parent / "static"
+RESERVED_FILES = {"placeholder.css": "text/css"}
+
+
+def reserved_response(request: web.BaseRequest, prefix: str) -> web.Response:
+    """The proxy's own assets under the reserved path (never forwarded to the origin)."""
+    name = request.path[len(prefix):]
+    ctype = RESERVED_FILES.get(name)
+    if ctype is None or request.method not in ("GET", "HEAD"):
+        return plain_response(404, "404 Not Found\n")
+    return web.Response(body=(STATIC_DIR / name).read_bytes(), content_type=ctype,
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def plain_response(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -107,6 +122,10 @@ class ProxyHandler:
             if trusted:
                 scheme = headers_in.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
             host = headers_in.get("Host", "")
+            if request.path.startswith(rt.rewrite_settings.placeholder_path):
+                resp = reserved_response(request, rt.rewrite_settings.placeholder_path)
+                status = resp.status
+                return resp
             plan = plan_request(rt, request, scheme, self.metrics)
             if is_websocket_upgrade(headers_in):
                 ws_resp = await tunnel_websocket(request, rt, self.session, scheme, trusted, plan.cookie_header)

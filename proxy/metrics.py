@@ -106,7 +106,7 @@ class Metrics:
     def count_rewrite_events(self, rewriter: Any) -> None:
         """Count what one rewriter removed, neutralised or reported, and its fail-open events."""
         for ev in rewriter.events:
-            if ev.category in CATEGORIES and ev.kind in ELEMENT_KINDS:
+            if (ev.category in CATEGORIES or ev.category == "unclassified") and ev.kind in ELEMENT_KINDS:
                 mode = "report" if ev.action == "reported" else "enforce"
                 self._child(self.elements_blocked, ev.category, ev.kind, mode).inc()
         rewriter.events.clear()
@@ -136,6 +136,9 @@ class Metrics:
                     self.cookies_blocked.labels(cat, where, mode)
                 for kind in ELEMENT_KINDS:
                     self.elements_blocked.labels(cat, kind, mode)
+        for mode in MODES:
+            for kind in ELEMENT_KINDS:
+                self.elements_blocked.labels("unclassified", kind, mode)
         for cat in OPTIONAL_CATEGORIES:
             for state in STATES:
                 for src in CONSENT_SOURCES:

@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.categories import OPTIONAL_CATEGORIES, Consent
+from proxy.categories import OPTIONAL_CATEGORIES, Consent, with_granted
 from proxy.codings import filter_accept_encoding, parse_coding
 from proxy.consent import ConsentResult, decide
 from proxy.cookies import UNCLASSIFIED, filter_request_cookie, filter_set_cookies, purge_headers
@@ -35,7 +35,8 @@ class RequestPlan:
     scheme: str
     host: str
     navigation: bool = False
-    consent: Consent | None = None
+    consent: Consent | None = None  # the visitor's decision
+    enforced: Consent | None = None  # what is enforced: report-only categories count as granted
     result: ConsentResult | None = None
     cookie_header: str | None = None  # replacement Cookie header value; None = unchanged
     denied_request_cookies: tuple[tuple[str, str], ...] = ()  # (name, category) of cookies the visitor sent
@@ -251,19 +252,30 @@ def plan_request(rt: Runtime, request: web.BaseRequest, scheme: str, metrics: Me
     cookie_header = _cookie_header(headers)
     result = decide(cookie_header, headers, rt.consent)
     consent = result.consent
+    enforced = with_granted(consent, rt.report_categories)
     metrics.count_consent(consent, result.parse_failures)
-    plan = RequestPlan(runtime=rt, bypass=False, scheme=scheme, host=host, consent=consent, result=result,
-                       navigation=headers.get("Sec-Fetch-Mode") == "navigate")
+    plan = RequestPlan(runtime=rt, bypass=False, scheme=scheme, host=host, consent=consent, enforced=enforced,
+                       result=result, navigation=headers.get("Sec-Fetch-Mode") == "navigate")
     if cookie_header:
         filtered = filter_request_cookie(cookie_header, consent, rt.policy, rt.protected_cookies)
         if filtered.unclassified and rt.policy.unclassified_allowed:
             metrics.count_unclassified_cookies(len(filtered.unclassified))
         if filtered.removed:
             plan.denied_request_cookies = filtered.removed
-            if rt.config.cookies.filter_request:
+            removed = filtered.removed
+            if enforced is not consent:  # report-only categories: count them, keep the cookies
+                filtered = filter_request_cookie(cookie_header, enforced, rt.policy, rt.protected_cookies)
+                metrics.count_cookies_blocked(_reported(removed, filtered.removed), "request_cookie", "report")
+            if rt.config.cookies.filter_request and filtered.removed:
                 plan.cookie_header = filtered.header
                 metrics.count_cookies_blocked(filtered.removed, "request_cookie")
     return plan
+
+
+def _reported(would: tuple[tuple[str, str], ...], did: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """What the visitor's consent would have removed but report-only mode kept."""
+    enforced = set(did)
+    return [item for item in would if item not in enforced]
 
 
 def is_html(content_type: str | None) -> bool:
@@ -280,26 +292,34 @@ def plan_response(plan: RequestPlan, up: aiohttp.ClientResponse, request: web.Ba
         return resp_plan
     rt = plan.runtime
     consent = plan.consent
+    enforced = plan.enforced or consent
     set_cookies = up.headers.getall("Set-Cookie", ())
     html = is_html(up.headers.get("Content-Type"))
     if set_cookies:
         resp_plan.consent_dependent = True
-        result = filter_set_cookies(list(set_cookies), consent, rt.policy, protected_names=rt.protected_cookies)
+        result = filter_set_cookies(list(set_cookies), enforced, rt.policy, protected_names=rt.protected_cookies)
         if result.dropped:
             resp_plan.dropped_set_cookies = frozenset(d.value for d in result.dropped)
             metrics.count_cookies_blocked(((d.name, d.category) for d in result.dropped), "set_cookie")
+        if enforced is not consent:
+            would = filter_set_cookies(list(set_cookies), consent, rt.policy, protected_names=rt.protected_cookies)
+            metrics.count_cookies_blocked(
+                _reported(tuple((d.name, d.category) for d in would.dropped),
+                          tuple((d.name, d.category) for d in result.dropped)), "set_cookie", "report")
         if result.unclassified and rt.policy.unclassified_allowed:
             metrics.count_unclassified_cookies(len(result.unclassified))
     purge_cfg = rt.config.cookies.purge
     if plan.denied_request_cookies and purge_cfg.enabled and (plan.navigation or html):
         purge_list = [(n, c) for n, c in plan.denied_request_cookies if c != UNCLASSIFIED]
         resp_plan.purges = purge_headers(
-            purge_list, consent, _host_only(plan.host), rt.config.site.registrable_domain,
+            purge_list, enforced, _host_only(plan.host), rt.config.site.registrable_domain,
             _public_scheme(rt, plan.scheme) == "https", purge_cfg.paths, rt.protected_cookies,
             purge_cfg.max_headers)
+        reported = [(n, c) for n, c in purge_list if c in rt.report_categories]
+        metrics.count_cookies_blocked(reported, "purge", "report")
         if resp_plan.purges:
             resp_plan.consent_dependent = True
-            metrics.count_cookies_blocked(purge_list, "purge")
+            metrics.count_cookies_blocked([(n, c) for n, c in purge_list if c not in rt.report_categories], "purge")
     links = up.headers.getall("Link", ())
     if links and plan.may_rewrite:
         resp_plan.link_drops = denied_links(list(links), plan, metrics)

@@ -75,9 +75,23 @@ class RewriteSettings:
     over_cap_action: str = "pass"
     signatures: Signatures = DEFAULT_SIGNATURES
     placeholder_path: str = "/__consent-proxy/"
+    #: Element kinds whose unknown third-party URLs are removed instead of kept (default: none,
+    #: the documented fail-open default). Removals are reported under category "unclassified".
+    unknown_third_party_deny: frozenset[str] = frozenset()
 
     def mode_for(self, category: str) -> str:
         return self.modes.get(category, "remove")
+
+
+UNCLASSIFIED = "unclassified"
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownThirdParty:
+    """The verdict for a third-party host no rule knows, when unknown hosts are denied."""
+
+    category: str
+    vendor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,25 +281,32 @@ class HtmlRewriter:
                 v = self._classifier.classify_url(url, self._page_host)
             except Exception:  # a classifier bug must not break the page: keep, fail open
                 v = None
+            if v is None:
+                host = self._note_unknown(url, kind)
+                if host and kind in self._settings.unknown_third_party_deny:
+                    v = UnknownThirdParty(UNCLASSIFIED, host)
             if len(self._cache) > 1024:
                 self._cache.clear()
             self._cache[url] = v
-            if v is None:
-                self._note_unknown(url, kind)
         if v is None or v.category in self._granted:
             return None
         return v
 
-    def _note_unknown(self, url: str, kind: str) -> None:
+    def _note_unknown(self, url: str, kind: str) -> str:
+        """Count an absolute URL to a third-party host no rule knows; its host, or "" if first party."""
         m = _HOST.match(url)
         if m is None:
-            return
+            return ""
         host = m.group(1).lower().rstrip(".")
         ph = self._page_host
         if host == ph or host.endswith("." + ph) or (ph.endswith("." + host) and "." in host):
-            return
+            return ""
+        is_third_party = getattr(self._classifier, "is_third_party", None)
+        if is_third_party is not None and not is_third_party(url, self._page_host):
+            return ""
         self.unknown_third_party_total += 1
         self.fail_open_events.append(FailOpenEvent(kind, "unknown-third-party", host))
+        return host
 
     def _action(self, category: str, kind: str) -> str:
         mode = self._settings.mode_for(category)

@@ -15,6 +15,7 @@ from proxy.consent import ConsentSettings, consent_cookie_names
 from proxy.headers import Network
 from proxy.policy import PathRule, Policy, SiteRules
 from proxy.rewriter import RewriteSettings
+from proxy.signatures import DEFAULT_SIGNATURES, compile_signatures
 from proxy.categories import OPTIONAL_CATEGORIES
 
 
@@ -52,11 +53,15 @@ def consent_settings(config: Config) -> ConsentSettings:
 
 
 def site_rules(config: Config) -> SiteRules:
+    host_rules = tuple(HostRule(r.host, r.category, r.vendor or "site", SOURCE_SITE, r.path)
+                       for r in config.trackers.rules)
+    if config.trackers.tag_managers == "strictest":
+        host_rules += tuple(HostRule(h, "advertising", "tag manager (strictest)", SOURCE_SITE, p)
+                            for h, p in TAG_MANAGER_HOSTS)
     return SiteRules(
         cookie_rules=tuple(CookieRule(r.name, r.match, r.category, r.vendor or "site", SOURCE_SITE)
                            for r in config.cookies.rules),
-        host_rules=tuple(HostRule(r.host, r.category, r.vendor or "site", SOURCE_SITE, r.path)
-                         for r in config.trackers.rules),
+        host_rules=host_rules,
         path_rules=tuple(PathRule(r.path, r.category, r.vendor or "site") for r in config.trackers.same_origin_paths),
         first_party_hosts=config.site.first_party_hosts,
         unclassified_cookies=config.cookies.unclassified,
@@ -66,8 +71,18 @@ def site_rules(config: Config) -> SiteRules:
 def rewrite_settings(config: Config) -> RewriteSettings:
     t = config.trackers
     modes = {c: "report" for c in OPTIONAL_CATEGORIES} if t.report_only else dict(t.modes)
+    deny_unknown = frozenset(t.unknown_third_party_kinds) if t.unknown_third_party == "deny" else frozenset()
+    signatures = compile_signatures(TAG_MANAGER_STRICTEST) if t.tag_managers == "strictest" else DEFAULT_SIGNATURES
     return RewriteSettings(modes=modes, inline_script_cap=t.inline_script_cap,
-                           over_cap_action=t.over_cap_inline_scripts)
+                           over_cap_action=t.over_cap_inline_scripts, signatures=signatures,
+                           unknown_third_party_deny=deny_unknown)
+
+
+#: `trackers.tag_managers: strictest`: a tag manager can inject any tag at run time, out of
+#: the proxy's sight, so it may load only with the strictest category's consent.
+TAG_MANAGER_STRICTEST = {"gtm": "advertising", "adobe": "advertising"}
+TAG_MANAGER_HOSTS = (("www.googletagmanager.com", "/gtm.js"), ("www.googletagmanager.com", "/ns.html"),
+                     ("assets.adobedtm.com", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +105,11 @@ class Runtime:
     def mode_for(self, category: str) -> str:
         """remove | neutralise | report for a category (report-only overrides everything)."""
         return self.rewrite_settings.mode_for(category)
+
+    @property
+    def report_categories(self) -> frozenset[str]:
+        """Categories in report-only mode: counted as blocked, never changed."""
+        return frozenset(c for c in OPTIONAL_CATEGORIES if self.mode_for(c) == "report")
 
     @classmethod
     def build(cls, config: Config, catalogue: Catalogue, config_hash: str = "", fname: str = "<config>") -> "Runtime":
