@@ -155,6 +155,8 @@ class ListenConfig(_Model):
 class AdminConfig(_Model):
     address: Address = HostPort("127.0.0.1", 9090)
     reload_endpoint: bool = False
+    watch_config: bool = True
+    watch_interval: Seconds = 2.0
 
 
 class LimitsConfig(_Model):

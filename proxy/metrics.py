@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from proxy import __version__
 from proxy.categories import CATEGORIES, OPTIONAL_CATEGORIES, Consent
+from proxy.unclassified import UnclassifiedLog
 
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 UPSTREAM_ERRORS = ("connect", "timeout", "reset", "bad_response", "unsolicited_101", "other")
@@ -74,6 +75,8 @@ class Metrics:
         self.build_info = Gauge(p + "build_info", "Always 1; the version label says which build runs.",
                                 ["version"], registry=r, **gauge_mode)
         self._children: dict[tuple[str, ...], object] = {}
+        #: Names behind the unclassified counters, for the periodic log summary (never labels).
+        self.unclassified_names = UnclassifiedLog()
         self._initialise()
 
     def _child(self, metric: Counter, *labels: str):  # type: ignore[no-untyped-def]
@@ -99,9 +102,10 @@ class Metrics:
             if category in CATEGORIES:
                 self._child(self.cookies_blocked, category, where, mode).inc()
 
-    def count_unclassified_cookies(self, n: int) -> None:
-        self.unclassified_cookies.inc(n)
-        self._child(self.fail_open, "unclassified_cookie_allowed").inc(n)
+    def count_unclassified_cookies(self, names: tuple[str, ...]) -> None:
+        self.unclassified_cookies.inc(len(names))
+        self._child(self.fail_open, "unclassified_cookie_allowed").inc(len(names))
+        self.unclassified_names.add("cookie", names)
 
     def count_rewrite_events(self, rewriter: Any) -> None:
         """Count what one rewriter removed, neutralised or reported, and its fail-open events."""
@@ -113,6 +117,9 @@ class Metrics:
         if rewriter.over_cap_total:
             self._child(self.fail_open, "over_cap_inline_script").inc(rewriter.over_cap_total)
             rewriter.over_cap_total = 0
+        if rewriter.fail_open_events:
+            self.unclassified_names.add("host", [e.host for e in rewriter.fail_open_events if e.host])
+            rewriter.fail_open_events.clear()
         if rewriter.unknown_third_party_total:
             self.unknown_third_parties.inc(rewriter.unknown_third_party_total)
             self._child(self.fail_open, "unknown_third_party_kept").inc(rewriter.unknown_third_party_total)

@@ -259,7 +259,7 @@ def plan_request(rt: Runtime, request: web.BaseRequest, scheme: str, metrics: Me
     if cookie_header:
         filtered = filter_request_cookie(cookie_header, consent, rt.policy, rt.protected_cookies)
         if filtered.unclassified and rt.policy.unclassified_allowed:
-            metrics.count_unclassified_cookies(len(filtered.unclassified))
+            metrics.count_unclassified_cookies(filtered.unclassified)
         if filtered.removed:
             plan.denied_request_cookies = filtered.removed
             removed = filtered.removed
@@ -307,7 +307,7 @@ def plan_response(plan: RequestPlan, up: aiohttp.ClientResponse, request: web.Ba
                 _reported(tuple((d.name, d.category) for d in would.dropped),
                           tuple((d.name, d.category) for d in result.dropped)), "set_cookie", "report")
         if result.unclassified and rt.policy.unclassified_allowed:
-            metrics.count_unclassified_cookies(len(result.unclassified))
+            metrics.count_unclassified_cookies(result.unclassified)
     purge_cfg = rt.config.cookies.purge
     if plan.denied_request_cookies and purge_cfg.enabled and (plan.navigation or html):
         purge_list = [(n, c) for n, c in plan.denied_request_cookies if c != UNCLASSIFIED]

@@ -129,9 +129,12 @@ class App:
     public_port: int = 0
     admin_port: int = 0
     session: aiohttp.ClientSession | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    config_signature: tuple[int, int, int] | None = None
 
     def reload(self) -> bool:
         """Validate and compile the config file again, then swap; on error keep the old one."""
+        self.config_signature = file_signature(self.config_path)
         try:
             config = load_config(self.config_path, self.overrides)
             runtime = Runtime.build(config, self.catalogue, config_digest(self.config_path), str(self.config_path))
@@ -147,6 +150,38 @@ class App:
         self.metrics.last_reload_time.set_to_current_time()
         log.info("config reloaded", extra={"event": "reloaded", "config_hash": runtime.config_hash})
         return True
+
+
+def file_signature(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime, size) of the file a path resolves to: a ConfigMap symlink swap changes it."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+async def watch_config(app: App) -> None:
+    """Reload when the config file changes. Polling a stat is enough at this rate and works for
+    editors that replace the file, for ConfigMap `..data` symlink swaps and on every platform."""
+    while True:
+        await asyncio.sleep(app.holder.current.config.admin.watch_interval)
+        if not app.holder.current.config.admin.watch_config:
+            continue
+        signature = file_signature(app.config_path)
+        if signature is not None and signature != app.config_signature:
+            log.info("config file changed", extra={"event": "config_changed", "path": str(app.config_path)})
+            app.reload()
+
+
+async def log_unclassified(app: App) -> None:
+    """One summary line of unclassified cookie names and unknown hosts every interval."""
+    while True:
+        await asyncio.sleep(app.holder.current.config.logging.unclassified_summary_interval)
+        summary = app.metrics.unclassified_names.summary()
+        if summary is not None:
+            log.info("unclassified cookies and unknown third-party hosts (top 50)",
+                     extra={"event": "unclassified_summary", **summary})
 
 
 async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config: Config) -> App:
@@ -178,6 +213,7 @@ async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config
     runner = web.ServerRunner(server, shutdown_timeout=limits.shutdown_timeout)
     await runner.setup()
     app.session = session
+    app.config_signature = file_signature(config_path)
     site = web.TCPSite(runner, config.listen.address.host, config.listen.address.port,
                        ssl_context=make_listen_ssl(config), backlog=1024)
     await site.start()
@@ -193,6 +229,7 @@ async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config
     log.info("consent-proxy started", extra={
         "event": "started", "listen": f"{config.listen.address.host}:{app.public_port}",
         "admin": f"{config.admin.address.host}:{app.admin_port}", "upstream": config.upstream.url})
+    app.tasks = [asyncio.create_task(watch_config(app)), asyncio.create_task(log_unclassified(app))]
     return app
 
 
@@ -206,6 +243,8 @@ def _bound_port(runner: web.BaseRunner) -> int:
 async def stop(app: App) -> None:
     """Fail readiness, stop accepting, let in-flight requests finish (up to the shutdown timeout)."""
     app.ready = False
+    for task in app.tasks:
+        task.cancel()
     public, *rest = app.runners
     await public.cleanup()
     if app.session is not None:
