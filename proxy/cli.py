@@ -16,6 +16,7 @@ from typing import Any
 
 from proxy import __version__
 from proxy.config import Config, ConfigError, bundled_config_path, load_config, parse_host_port
+from proxy.scan import add_explain_html_arguments, add_scan_parser
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -188,11 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--origin", default="127.0.0.1:8081", help="demo origin HOST:PORT (default 127.0.0.1:8081)")
     demo.add_argument("--admin", default="127.0.0.1:9090", help="admin HOST:PORT (default 127.0.0.1:9090)")
     demo.set_defaults(func=cmd_demo)
-    explain = sub.add_parser("explain", help="show how a Cookie header and request headers decide consent")
+    explain = sub.add_parser("explain", help="show how cookies and headers decide consent, or (--html) what "
+                                             "happens to each element of a page")
     explain.add_argument("--cookie", help="the Cookie header value (or 'Cookie: ...')")
     explain.add_argument("--header", action="append", help="an extra request header, e.g. 'Sec-GPC: 1' (repeatable)")
     explain.add_argument("--config", help="config whose consent sources and rules apply (default: bundled)")
     explain.set_defaults(func=cmd_explain)
+    add_explain_html_arguments(explain)
+    add_scan_parser(sub)
     return parser
 
 
