@@ -73,14 +73,21 @@ def _event_loop_policy() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from proxy.server import run_until_signalled
-
+    if args.workers < 1:
+        print("consent-proxy run: --workers must be at least 1", file=sys.stderr)
+        return 2
     path = Path(args.config) if args.config else bundled_config_path()
     overrides = _overrides(args)
     config = _load(path, overrides)
     if config is None:
         return 1
     setup_logging(config.logging.level)
+    if args.workers > 1:
+        from proxy.workers import run_supervisor
+
+        return run_supervisor(path, overrides, config, args.workers, args.multiproc_dir)
+    from proxy.server import run_until_signalled
+
     _event_loop_policy()
     try:
         return asyncio.run(run_until_signalled(path, overrides, config))
@@ -178,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", help="public HOST:PORT")
     run.add_argument("--admin", help="admin HOST:PORT (metrics, health)")
     run.add_argument("--read-timeout", type=float, help="seconds the upstream may stay silent (504 after)")
+    run.add_argument("--workers", type=int, default=1,
+                     help="worker processes sharing the listen port (SO_REUSEPORT); default 1")
+    run.add_argument("--multiproc-dir", help="prometheus-client multiprocess directory for --workers N "
+                     "(default: $PROMETHEUS_MULTIPROC_DIR, else a temporary directory); wiped at start")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate and compile a config file, like nginx -t")

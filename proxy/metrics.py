@@ -68,8 +68,10 @@ class Metrics:
                                       ["reason"], registry=r)
         self.reloads = Counter(p + "config_reloads_total", "Config reloads, by result.", ["result"], registry=r)
         gauge_mode = {"multiprocess_mode": "max"} if multiprocess else {}
+        # With workers, a failed reload in any live process (the supervisor's validation or a
+        # worker's) must show as 0, so the processes' values combine by their minimum.
         self.last_reload_ok = Gauge(p + "config_last_reload_successful", "1 if the last config reload succeeded.",
-                                    registry=r, **gauge_mode)
+                                    registry=r, **({"multiprocess_mode": "livemin"} if multiprocess else {}))
         self.last_reload_time = Gauge(p + "config_last_reload_success_timestamp_seconds",
                                       "Unix time of the last successful config load.", registry=r, **gauge_mode)
         self.build_info = Gauge(p + "build_info", "Always 1; the version label says which build runs.",

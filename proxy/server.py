@@ -184,10 +184,17 @@ async def log_unclassified(app: App) -> None:
                      extra={"event": "unclassified_summary", **summary})
 
 
-async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config: Config) -> App:
-    """Bind both ports and start serving. The caller awaits `app.stopping` and then `stop(app)`."""
+async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config: Config, *,
+                admin: bool = True, reuse_port: bool = False, watch: bool = True,
+                metrics: Metrics | None = None) -> App:
+    """Bind both ports and start serving. The caller awaits `app.stopping` and then `stop(app)`.
+
+    `proxy.workers` starts each worker with admin=False and watch=False (the supervisor serves
+    the one admin port and watches the config file), reuse_port=True (SO_REUSEPORT: the
+    kernel spreads connections over the workers) and Metrics(multiprocess=True).
+    """
     assert_c_parser()
-    metrics = Metrics()
+    metrics = metrics if metrics is not None else Metrics()
     catalogue = load_catalogue()
     runtime = Runtime.build(config, catalogue, config_digest(config_path), str(config_path))
     app = App(config_path, overrides, RuntimeHolder(runtime), metrics, catalogue)
@@ -215,21 +222,25 @@ async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config
     app.session = session
     app.config_signature = file_signature(config_path)
     site = web.TCPSite(runner, config.listen.address.host, config.listen.address.port,
-                       ssl_context=make_listen_ssl(config), backlog=1024)
+                       ssl_context=make_listen_ssl(config), backlog=1024, reuse_port=reuse_port)
     await site.start()
     app.runners.append(runner)
     app.public_port = _bound_port(runner)
 
-    admin_runner = web.AppRunner(make_admin_app(app), access_log=None, shutdown_timeout=2.0)
-    await admin_runner.setup()
-    admin_site = web.TCPSite(admin_runner, config.admin.address.host, config.admin.address.port)
-    await admin_site.start()
-    app.runners.append(admin_runner)
-    app.admin_port = _bound_port(admin_runner)
+    if admin:
+        admin_runner = web.AppRunner(make_admin_app(app), access_log=None, shutdown_timeout=2.0)
+        await admin_runner.setup()
+        admin_site = web.TCPSite(admin_runner, config.admin.address.host, config.admin.address.port)
+        await admin_site.start()
+        app.runners.append(admin_runner)
+        app.admin_port = _bound_port(admin_runner)
     log.info("consent-proxy started", extra={
         "event": "started", "listen": f"{config.listen.address.host}:{app.public_port}",
-        "admin": f"{config.admin.address.host}:{app.admin_port}", "upstream": config.upstream.url})
-    app.tasks = [asyncio.create_task(watch_config(app)), asyncio.create_task(log_unclassified(app))]
+        "admin": f"{config.admin.address.host}:{app.admin_port}" if admin else None,
+        "upstream": config.upstream.url})
+    app.tasks = [asyncio.create_task(log_unclassified(app))]
+    if watch:
+        app.tasks.append(asyncio.create_task(watch_config(app)))
     return app
 
 
