@@ -198,9 +198,9 @@ class ProxyHandler:
             finally:
                 await upstream_cm.__aexit__(None, None, None)
         finally:
-            self.metrics.requests.labels(_status_class(status), "true" if rewritten else "false").inc()
-            if self.access_log.enabled:
-                self.access_log.write(request, status, time.monotonic() - started, rewritten)
+            self.metrics.count_request(_status_class(status), rewritten)
+            if cfg.logging.access_log:
+                self.access_log.write(request, status, time.monotonic() - started, rewritten, cfg.logging)
 
     def _refusal(self, request: web.BaseRequest, rt) -> web.StreamResponse | None:  # type: ignore[no-untyped-def]
         """Answer requests that must never reach the upstream: never an open proxy."""

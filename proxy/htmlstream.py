@@ -90,7 +90,10 @@ class HtmlStream:
     shadow: bool = False
 
     async def run(self, up: aiohttp.ClientResponse, resp: web.StreamResponse, metrics: Metrics) -> None:
-        decoder: Decoder = make_decoder(self.coding, self.max_decoded)
+        # The decoded-size cap guards against decompression bombs; an identity body cannot
+        # expand, so it streams without a cap (memory stays flat either way).
+        limit = self.max_decoded if self.coding != "identity" else 1 << 62
+        decoder: Decoder = make_decoder(self.coding, limit)
         encoder: Encoder = make_encoder(self.coding)
         sink: HtmlRewriter | _Transcoder = self.rewriter
         started = False

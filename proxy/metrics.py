@@ -100,9 +100,15 @@ class Metrics:
                 self._child(self.consent_parse_failures, source).inc()
 
     def count_cookies_blocked(self, removed: Iterable[tuple[str, str]], where: str, mode: str = "enforce") -> None:
+        per_category: dict[str, int] = {}
         for _name, category in removed:
+            per_category[category] = per_category.get(category, 0) + 1
+        for category, n in per_category.items():
             if category in CATEGORIES:
-                self._child(self.cookies_blocked, category, where, mode).inc()
+                self._child(self.cookies_blocked, category, where, mode).inc(n)
+
+    def count_request(self, status_class: str, rewritten: bool) -> None:
+        self._child(self.requests, status_class, "true" if rewritten else "false").inc()
 
     def count_unclassified_cookies(self, names: tuple[str, ...]) -> None:
         self.unclassified_cookies.inc(len(names))

@@ -243,33 +243,73 @@ def _cookie_header(headers: CIMultiDictProxy[str]) -> str | None:
     return values[0] if len(values) == 1 else "; ".join(values)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestDecision:
+    """Everything a request's consent headers imply, before metrics. Depends only on the
+    Cookie header and the consent-related headers, so equal requests share one decision."""
+
+    result: ConsentResult
+    enforced: Consent
+    cookie_header: str | None  # the Cookie header for the origin; None = unchanged
+    denied: tuple[tuple[str, str], ...]  # (name, category) the visitor's consent denies
+    blocked: tuple[tuple[str, str], ...]  # what is actually removed (enforced)
+    reported: tuple[tuple[str, str], ...]  # denied but kept: report-only categories
+    unclassified: tuple[str, ...]
+
+
+def decide_request(rt: Runtime, cookie_header: str | None, headers: CIMultiDictProxy[str]) -> RequestDecision:
+    result = decide(cookie_header, headers, rt.consent)
+    consent = result.consent
+    enforced = with_granted(consent, rt.report_categories)
+    if not cookie_header:
+        return RequestDecision(result, enforced, None, (), (), (), ())
+    filtered = filter_request_cookie(cookie_header, consent, rt.policy, rt.protected_cookies)
+    denied = filtered.removed
+    unclassified = filtered.unclassified if rt.policy.unclassified_allowed else ()
+    reported: tuple[tuple[str, str], ...] = ()
+    if denied and enforced is not consent:  # report-only categories: count them, keep the cookies
+        filtered = filter_request_cookie(cookie_header, enforced, rt.policy, rt.protected_cookies)
+        reported = tuple(_reported(denied, filtered.removed))
+    blocked = filtered.removed if rt.config.cookies.filter_request else ()
+    new_header = filtered.header if blocked else None
+    return RequestDecision(result, enforced, new_header, denied, blocked, reported, unclassified)
+
+
+_CACHEABLE_HEADER = 4096
+
+
 def plan_request(rt: Runtime, request: web.BaseRequest, scheme: str, metrics: Metrics) -> RequestPlan:
-    """Decide from the request headers alone what consent implies for this request."""
+    """Decide from the request headers alone what consent implies for this request.
+
+    A browser sends the same Cookie header with every request of a page view (document,
+    scripts, images), so decisions are memoised per runtime, keyed on the Cookie header and
+    the other headers the readers look at; a reload starts with an empty memo."""
     headers = request.headers
     host = headers.get("Host", "")
     if rt.is_bypassed(request.path):
         return RequestPlan(runtime=rt, bypass=True, scheme=scheme, host=host)
     cookie_header = _cookie_header(headers)
-    result = decide(cookie_header, headers, rt.consent)
-    consent = result.consent
-    enforced = with_granted(consent, rt.report_categories)
-    metrics.count_consent(consent, result.parse_failures)
-    plan = RequestPlan(runtime=rt, bypass=False, scheme=scheme, host=host, consent=consent, enforced=enforced,
-                       result=result, navigation=headers.get("Sec-Fetch-Mode") == "navigate")
-    if cookie_header:
-        filtered = filter_request_cookie(cookie_header, consent, rt.policy, rt.protected_cookies)
-        if filtered.unclassified and rt.policy.unclassified_allowed:
-            metrics.count_unclassified_cookies(filtered.unclassified)
-        if filtered.removed:
-            plan.denied_request_cookies = filtered.removed
-            removed = filtered.removed
-            if enforced is not consent:  # report-only categories: count them, keep the cookies
-                filtered = filter_request_cookie(cookie_header, enforced, rt.policy, rt.protected_cookies)
-                metrics.count_cookies_blocked(_reported(removed, filtered.removed), "request_cookie", "report")
-            if rt.config.cookies.filter_request and filtered.removed:
-                plan.cookie_header = filtered.header
-                metrics.count_cookies_blocked(filtered.removed, "request_cookie")
-    return plan
+    geo = rt.consent.geo_header
+    key = (cookie_header, headers.get("Sec-GPC"), headers.get("DNT"), headers.get(geo) if geo else None)
+    decision = rt.decisions.get(key)
+    if decision is None:
+        decision = decide_request(rt, cookie_header, headers)
+        if cookie_header is None or len(cookie_header) <= _CACHEABLE_HEADER:
+            if len(rt.decisions) >= 2048:
+                rt.decisions.clear()
+            rt.decisions[key] = decision
+    result = decision.result
+    metrics.count_consent(result.consent, result.parse_failures)
+    if decision.unclassified:
+        metrics.count_unclassified_cookies(decision.unclassified)
+    if decision.reported:
+        metrics.count_cookies_blocked(decision.reported, "request_cookie", "report")
+    if decision.blocked:
+        metrics.count_cookies_blocked(decision.blocked, "request_cookie")
+    return RequestPlan(runtime=rt, bypass=False, scheme=scheme, host=host, consent=result.consent,
+                       enforced=decision.enforced, result=result, cookie_header=decision.cookie_header,
+                       denied_request_cookies=decision.denied,
+                       navigation=headers.get("Sec-Fetch-Mode") == "navigate")
 
 
 def _reported(would: tuple[tuple[str, str], ...], did: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:

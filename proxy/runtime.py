@@ -6,7 +6,8 @@ reload never changes the rules in the middle of a response.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from proxy.catalogue import SOURCE_SITE, Catalogue, CatalogueError, CookieRule, HostRule
@@ -101,6 +102,9 @@ class Runtime:
     #: Cookies of every consent reader: never filtered, never purged.
     protected_cookies: frozenset[str]
     rewrite_settings: RewriteSettings
+    #: Memo of per-request consent decisions (proxy.pipeline.plan_request); bounded, and new
+    #: with every runtime, so a reload never serves a decision made under old rules.
+    decisions: dict[Any, Any] = field(default_factory=dict)
 
     def mode_for(self, category: str) -> str:
         """remove | neutralise | report for a category (report-only overrides everything)."""

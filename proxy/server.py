@@ -129,6 +129,7 @@ class App:
     public_port: int = 0
     admin_port: int = 0
     session: aiohttp.ClientSession | None = None
+    access_log: AccessLog | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     config_signature: tuple[int, int, int] | None = None
 
@@ -174,6 +175,13 @@ async def watch_config(app: App) -> None:
             app.reload()
 
 
+async def flush_access_log(app: App) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        if app.access_log is not None:
+            app.access_log.flush()
+
+
 async def log_unclassified(app: App) -> None:
     """One summary line of unclassified cookie names and unknown hosts every interval."""
     while True:
@@ -204,7 +212,9 @@ async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config
 
     session = make_session(config.upstream)
     limits = config.limits
-    handler = ProxyHandler(app.holder, session, metrics, AccessLog(config.logging))
+    access_log = AccessLog(config.logging)
+    handler = ProxyHandler(app.holder, session, metrics, access_log)
+    app.access_log = access_log
     server = GuardedServer(
         handler,
         header_read_timeout=limits.header_read_timeout,
@@ -238,7 +248,7 @@ async def start(config_path: Path, overrides: dict[tuple[str, str], Any], config
         "event": "started", "listen": f"{config.listen.address.host}:{app.public_port}",
         "admin": f"{config.admin.address.host}:{app.admin_port}" if admin else None,
         "upstream": config.upstream.url})
-    app.tasks = [asyncio.create_task(log_unclassified(app))]
+    app.tasks = [asyncio.create_task(log_unclassified(app)), asyncio.create_task(flush_access_log(app))]
     if watch:
         app.tasks.append(asyncio.create_task(watch_config(app)))
     return app
@@ -260,6 +270,8 @@ async def stop(app: App) -> None:
     await public.cleanup()
     if app.session is not None:
         await app.session.close()
+    if app.access_log is not None:
+        app.access_log.flush()
     for runner in rest:
         await runner.cleanup()
 
