@@ -528,10 +528,12 @@ def make_demo_app() -> web.Application:
     return app
 
 
-def main() -> None:  # pragma: no cover - manual use: python -m proxy.demo.site [PORT]
+def main() -> None:  # pragma: no cover - manual use: python -m proxy.demo.site [PORT] [HOST]
     import sys
 
-    web.run_app(make_demo_app(), host="127.0.0.1", port=int(sys.argv[1]) if len(sys.argv) > 1 else 8081)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8081
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"  # a container needs 0.0.0.0
+    web.run_app(make_demo_app(), host=host, port=port, access_log=None)
 
 
 if __name__ == "__main__":  # pragma: no cover
