@@ -22,6 +22,7 @@ _SECRET_KEYS = ("tls_key",)
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
+    app.metrics.flush()
     if "application/openmetrics-text" in request.headers.get("Accept", ""):
         body, ctype = generate_openmetrics(app.metrics.registry), OPENMETRICS_TYPE
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -37,11 +38,13 @@ def connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> froz
     return frozenset(t.strip().lower() for v in values for t in v.split(",") if t.strip())
 
 
+@lru_cache(maxsize=1024)
 def is_valid_host(host: str) -> bool:
     """Whether a Host header value is a well-formed uri-host[:port] (llhttp does not check)."""
     return bool(_HOST_RE.match(host))
 
 
+@lru_cache(maxsize=1024)
 def host_without_port(host: str) -> str:
     if host.startswith("["):
         return host[: host.find("]") + 1].lower()

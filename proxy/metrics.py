@@ -79,14 +79,27 @@ class Metrics:
         self._children: dict[tuple[str, ...], object] = {}
         #: Names behind the unclassified counters, for the periodic log summary (never labels).
         self.unclassified_names = UnclassifiedLog()
+        #: Increments batched per labelled child and applied by flush() (every second and before
+        #: each scrape): a Counter.inc takes a lock, and a request can touch a dozen series.
+        self._pending: dict[Any, float] = {}
         self._initialise()
+
+    def _bump(self, metric: Counter, labels: tuple[str, ...], n: float = 1) -> None:
+        child = self._child(metric, *labels)
+        self._pending[child] = self._pending.get(child, 0) + n
+
+    def flush(self) -> None:
+        """Apply the batched increments."""
+        pending, self._pending = self._pending, {}
+        for child, n in pending.items():
+            child.inc(n)
 
     def _child(self, metric: Counter, *labels: str):  # type: ignore[no-untyped-def]
         """Labelled children are looked up once and kept: `.labels()` costs a lock and a dict build."""
         key = (metric._name, *labels)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = metric.labels(*labels)
+            child = self._children[key] = metric.labels(*labels) if labels else metric
         return child
 
     def count_consent(self, consent: Consent, parse_failures: tuple[str, ...] = ()) -> None:
@@ -94,10 +107,10 @@ class Metrics:
             d = consent.decisions.get(category)
             if d is not None:
                 source = d.source if d.source in CONSENT_SOURCES else "none"
-                self._child(self.consent_decisions, category, d.state.value, source).inc()
+                self._bump(self.consent_decisions, (category, d.state.value, source))
         for source in parse_failures:
             if source in CONSENT_SOURCES:
-                self._child(self.consent_parse_failures, source).inc()
+                self._bump(self.consent_parse_failures, (source,))
 
     def count_cookies_blocked(self, removed: Iterable[tuple[str, str]], where: str, mode: str = "enforce") -> None:
         per_category: dict[str, int] = {}
@@ -105,14 +118,14 @@ class Metrics:
             per_category[category] = per_category.get(category, 0) + 1
         for category, n in per_category.items():
             if category in CATEGORIES:
-                self._child(self.cookies_blocked, category, where, mode).inc(n)
+                self._bump(self.cookies_blocked, (category, where, mode), n)
 
     def count_request(self, status_class: str, rewritten: bool) -> None:
         self._child(self.requests, status_class, "true" if rewritten else "false").inc()
 
     def count_unclassified_cookies(self, names: tuple[str, ...]) -> None:
-        self.unclassified_cookies.inc(len(names))
-        self._child(self.fail_open, "unclassified_cookie_allowed").inc(len(names))
+        self._bump(self.unclassified_cookies, (), len(names))
+        self._bump(self.fail_open, ("unclassified_cookie_allowed",), len(names))
         self.unclassified_names.add("cookie", names)
 
     def count_rewrite_events(self, rewriter: Any) -> None:

@@ -26,6 +26,10 @@ from proxy.runtime import Runtime
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
+#: The consent class of a visitor who granted every optional category (nothing to rewrite).
+ALL_GRANTED = "".join(c[0] for c in OPTIONAL_CATEGORIES)
+
+
 @dataclass(slots=True)
 class RequestPlan:
     """What this request's consent means for its outbound request and its response."""
@@ -36,6 +40,7 @@ class RequestPlan:
     host: str
     navigation: bool = False
     consent: Consent | None = None  # the visitor's decision
+    consent_class: str = ALL_GRANTED
     enforced: Consent | None = None  # what is enforced: report-only categories count as granted
     result: ConsentResult | None = None
     cookie_header: str | None = None  # replacement Cookie header value; None = unchanged
@@ -44,7 +49,7 @@ class RequestPlan:
     @property
     def may_rewrite(self) -> bool:
         """Whether this response's HTML may be rewritten (some optional category not granted)."""
-        return self.consent is not None and not self.bypass and self.consent.consent_class != ALL_GRANTED
+        return self.consent is not None and not self.bypass and self.consent_class != ALL_GRANTED
 
     def apply_to_outbound(self, headers: CIMultiDict[str]) -> None:
         if self.cookie_header is not None:
@@ -62,7 +67,7 @@ class RequestPlan:
         if _wants_document(headers):
             headers.popall("Range", None)
             headers.popall("If-Range", None)
-        _translate_conditionals(headers, self.consent.consent_class)  # type: ignore[union-attr]
+        _translate_conditionals(headers, self.consent_class)
 
 
 @dataclass(slots=True)
@@ -116,7 +121,6 @@ class ResponsePlan:
 
 
 
-ALL_GRANTED = "".join(c[0] for c in OPTIONAL_CATEGORIES)
 _CLASS_MARK = "-cp."
 
 
@@ -255,6 +259,7 @@ class RequestDecision:
     blocked: tuple[tuple[str, str], ...]  # what is actually removed (enforced)
     reported: tuple[tuple[str, str], ...]  # denied but kept: report-only categories
     unclassified: tuple[str, ...]
+    consent_class: str
 
 
 def decide_request(rt: Runtime, cookie_header: str | None, headers: CIMultiDictProxy[str]) -> RequestDecision:
@@ -262,7 +267,7 @@ def decide_request(rt: Runtime, cookie_header: str | None, headers: CIMultiDictP
     consent = result.consent
     enforced = with_granted(consent, rt.report_categories)
     if not cookie_header:
-        return RequestDecision(result, enforced, None, (), (), (), ())
+        return RequestDecision(result, enforced, None, (), (), (), (), consent.consent_class)
     filtered = filter_request_cookie(cookie_header, consent, rt.policy, rt.protected_cookies)
     denied = filtered.removed
     unclassified = filtered.unclassified if rt.policy.unclassified_allowed else ()
@@ -272,7 +277,8 @@ def decide_request(rt: Runtime, cookie_header: str | None, headers: CIMultiDictP
         reported = tuple(_reported(denied, filtered.removed))
     blocked = filtered.removed if rt.config.cookies.filter_request else ()
     new_header = filtered.header if blocked else None
-    return RequestDecision(result, enforced, new_header, denied, blocked, reported, unclassified)
+    return RequestDecision(result, enforced, new_header, denied, blocked, reported, unclassified,
+                           consent.consent_class)
 
 
 _CACHEABLE_HEADER = 4096
@@ -307,6 +313,7 @@ def plan_request(rt: Runtime, request: web.BaseRequest, scheme: str, metrics: Me
     if decision.blocked:
         metrics.count_cookies_blocked(decision.blocked, "request_cookie")
     return RequestPlan(runtime=rt, bypass=False, scheme=scheme, host=host, consent=result.consent,
+                       consent_class=decision.consent_class,
                        enforced=decision.enforced, result=result, cookie_header=decision.cookie_header,
                        denied_request_cookies=decision.denied,
                        navigation=headers.get("Sec-Fetch-Mode") == "navigate")

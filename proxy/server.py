@@ -176,8 +176,10 @@ async def watch_config(app: App) -> None:
 
 
 async def flush_access_log(app: App) -> None:
+    """Batched access-log lines and metric increments are written out at least once a second."""
     while True:
         await asyncio.sleep(1.0)
+        app.metrics.flush()
         if app.access_log is not None:
             app.access_log.flush()
 
@@ -270,6 +272,7 @@ async def stop(app: App) -> None:
     await public.cleanup()
     if app.session is not None:
         await app.session.close()
+    app.metrics.flush()
     if app.access_log is not None:
         app.access_log.flush()
     for runner in rest:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 
 # A trailing run that looks like an ID: digits, hex, or a long mixed token after `_`, `-` or `.`.
 _ID_TAIL = re.compile(r"(?<=[_.-])(?:[0-9]+|[0-9a-fA-F]{6,}|[A-Za-z0-9]*[0-9][A-Za-z0-9]*|[A-Z0-9]{4,})$")
 
 
+@lru_cache(maxsize=4096)
 def normalise(name: str) -> str:
     """`_ga_ABC123` → `_ga_*`; names without an ID-like tail are returned unchanged (max 100 chars)."""
     return _ID_TAIL.sub("*", name[:100])

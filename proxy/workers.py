@@ -123,6 +123,9 @@ class Exposition:
 
     registry: "CollectorRegistry"
 
+    def flush(self) -> None:
+        """Nothing to apply here: each worker flushes its own batched increments every second."""
+
 
 @dataclass
 class Worker:
