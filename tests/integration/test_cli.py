@@ -100,3 +100,13 @@ def test_explain_prints_each_category_with_its_source(tmp_path):
                  "C0001%3A1%2CC0002%3A1%2CC0003%3A0%2CC0004%3A1; _ga=GA1.2.3; _fbp=fb.1; sessionid=x; foo=1")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (GOLDEN / "explain_onetrust_gpc.txt").read_text()
+
+
+def test_check_warns_when_several_banner_readers_are_enabled(tmp_path):
+    cfg = tmp_path / "two.yaml"
+    cfg.write_text("upstream: {url: 'http://127.0.0.1:1'}\nsite: {hostnames: [www.example.com]}\n"
+                   "consent:\n  sources: [cp_consent, onetrust, cookiebot]\n")
+    result = cli("check", str(cfg))
+    assert result.returncode == 0
+    assert "several banner readers (onetrust, cookiebot)" in result.stderr
+    assert "stale cookie" in result.stderr
