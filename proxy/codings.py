@@ -59,14 +59,18 @@ class ZlibDecoder(_Bounded):
         super().__init__(limit)
         self.gzip = gzip
         self._obj = zlib.decompressobj(31 if gzip else 15)
-        self._first = True
+        self._head = b"" if not gzip else None  # deflate: the first two bytes decide the framing
 
     def decode(self, data: bytes) -> bytes:
+        if self._head is not None:
+            data = self._head + data
+            if len(data) < 2:
+                self._head = data
+                return b""
+            self._head = None
+            if (data[0] & 0x0F) != 8 or ((data[0] << 8) | data[1]) % 31:
+                self._obj = zlib.decompressobj(-15)  # raw deflate, no zlib header (RFC 1950 check)
         try:
-            if self._first and not self.gzip and data:
-                self._first = False
-                if (data[0] & 0x0F) != 8 or ((data[0] << 8) | (data[1] if len(data) > 1 else 0)) % 31:
-                    self._obj = zlib.decompressobj(-15)  # raw deflate, no zlib header
             # max_length bounds one call's output; the rest stays in unconsumed_tail.
             out = self._obj.decompress(data, self.limit - self.total + 1)
             if self._obj.unconsumed_tail:
@@ -76,6 +80,8 @@ class ZlibDecoder(_Bounded):
         return self._count(out)
 
     def finish(self) -> bytes:
+        if self._head is not None:
+            raise CodingError("truncated deflate body")
         try:
             out = self._obj.flush()
         except zlib.error as exc:

@@ -69,7 +69,11 @@ def reserved_response(request: web.BaseRequest, prefix: str) -> web.Response:
 
 
 def plain_response(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
+    """A short text/plain answer. `Connection: close` really closes the connection after it
+    (RFC 9112 §9.6): whatever the client sent next on it is never read as a request."""
     resp = web.Response(status=status, text=text, content_type="text/plain", headers=headers)
+    if headers and headers.get("Connection", "").lower() == "close":
+        resp.force_close()
     return resp
 
 
@@ -206,7 +210,9 @@ class ProxyHandler:
         """Answer requests that must never reach the upstream: never an open proxy."""
         if request.method == "CONNECT":
             self.metrics.refused.labels("connect_method").inc()
-            return plain_response(405, "405 Method Not Allowed: this is not a forward proxy.\n", {"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"})
+            # The bytes after a CONNECT were meant for a tunnel: close rather than parse them.
+            return plain_response(405, "405 Method Not Allowed: this is not a forward proxy.\n",
+                                  {"Allow": "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", "Connection": "close"})
         raw = request.raw_path
         host = request.headers.get("Host", "")
         if not raw.startswith("/") and raw != "*":
