@@ -119,6 +119,14 @@ async def soak(args: argparse.Namespace) -> int:
                           f"requests={sum(statuses.values())} errors={errors}", flush=True)
                     await asyncio.sleep(10)
 
+            # Open every client (and so upstream) connection the load may use before the
+            # descriptor baseline: a latency blip later would otherwise look like an fd leak.
+            for _ in range(3):
+                burst = []
+                for _ in range(args.concurrency):
+                    await sem.acquire()
+                    burst.append(asyncio.create_task(one("/", "")))
+                await asyncio.gather(*burst)
             sampling = asyncio.create_task(sampler())
             tasks: set[asyncio.Task[None]] = set()
             next_at = time.monotonic()
