@@ -94,7 +94,7 @@ class HtmlStream:
         # expand, so it streams without a cap (memory stays flat either way).
         limit = self.max_decoded if self.coding != "identity" else 1 << 62
         decoder: Decoder = make_decoder(self.coding, limit)
-        encoder: Encoder = make_encoder(self.coding)
+        encoder: Encoder = make_encoder(self.coding, precompressed=up.content_length is not None)
         sink: HtmlRewriter | _Transcoder = self.rewriter
         started = False
         cpu = 0.0

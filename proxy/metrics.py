@@ -133,17 +133,17 @@ class Metrics:
         for ev in rewriter.events:
             if (ev.category in CATEGORIES or ev.category == "unclassified") and ev.kind in ELEMENT_KINDS:
                 mode = "report" if ev.action == "reported" else "enforce"
-                self._child(self.elements_blocked, ev.category, ev.kind, mode).inc()
+                self._bump(self.elements_blocked, (ev.category, ev.kind, mode))
         rewriter.events.clear()
         if rewriter.over_cap_total:
-            self._child(self.fail_open, "over_cap_inline_script").inc(rewriter.over_cap_total)
+            self._bump(self.fail_open, ("over_cap_inline_script",), rewriter.over_cap_total)
             rewriter.over_cap_total = 0
         if rewriter.fail_open_events:
             self.unclassified_names.add("host", [e.host for e in rewriter.fail_open_events if e.host])
             rewriter.fail_open_events.clear()
         if rewriter.unknown_third_party_total:
-            self.unknown_third_parties.inc(rewriter.unknown_third_party_total)
-            self._child(self.fail_open, "unknown_third_party_kept").inc(rewriter.unknown_third_party_total)
+            self._bump(self.unknown_third_parties, (), rewriter.unknown_third_party_total)
+            self._bump(self.fail_open, ("unknown_third_party_kept",), rewriter.unknown_third_party_total)
             rewriter.unknown_third_party_total = 0
 
     def count_header_blocked(self, category: str, mode: str) -> None:

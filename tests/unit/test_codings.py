@@ -88,3 +88,25 @@ def test_parse_coding_and_accept_encoding():
     assert filter_accept_encoding("gzip, deflate, br, zstd, dcb, *;q=0.1") == "gzip, deflate, br, zstd"
     assert filter_accept_encoding("compress") == "identity"
     assert filter_accept_encoding(None) is None
+
+
+def _realistic_page() -> bytes:
+    from pathlib import Path
+
+    parts = sorted(Path(__file__).parent.parent.joinpath("fixtures", "html").rglob("*.html"))
+    return b"\n".join(p.read_bytes() for p in parts)
+
+
+@pytest.mark.parametrize("coding, origin_encode, precompressed", [
+    ("gzip", lambda b: gzip.compress(b, 9), False),
+    ("deflate", lambda b: zlib.compress(b, 9), False),
+    ("br", lambda b: brotli.compress(b, quality=11), True),
+    ("br", lambda b: brotli.compress(b, quality=5), False),
+    ("zstd", lambda b: zstandard.ZstdCompressor(level=19).compress(b), True),
+])
+def test_reencoded_size_within_a_quarter_of_dense_origin_encodings(coding, origin_encode, precompressed):
+    """Issue 5: re-encoded output at most 1.25x the origin's own encoding, even a dense one."""
+    page = _realistic_page()
+    enc = make_encoder(coding, precompressed=precompressed)
+    out = b"".join(enc.encode(page[i:i + 16384]) for i in range(0, len(page), 16384)) + enc.finish()
+    assert len(out) <= 1.25 * len(origin_encode(page)), (len(out), len(origin_encode(page)))
