@@ -311,6 +311,7 @@ class Policy:
         "_first_party",
         "unclassified_allowed",
         "_memo",
+        "_url_memo",
     )
 
     def __init__(
@@ -336,6 +337,8 @@ class Policy:
         self._first_party = first_party
         self.unclassified_allowed = unclassified_allowed
         self._memo: dict[str, CookieVerdict | None] = {}
+        #: URLs repeat on every page view of a site; bounded like the cookie memo.
+        self._url_memo: dict[tuple[str, str, str], UrlVerdict | None] = {}
 
     @classmethod
     def compile(cls, site: SiteRules, catalogue: Catalogue) -> Policy:
@@ -392,12 +395,21 @@ class Policy:
         fetchable http(s) URL; use `is_third_party` to tell an unknown third party apart.
         A verdict may be `necessary` (a known CDN, fonts, reCAPTCHA): known, always allowed.
         """
+        key = (url, page_host, base_path)
+        memo = self._url_memo
+        if key in memo:
+            return memo[key]
         kind, host, path = split_url(url, base_path)
         if kind == "other":
-            return None
-        if kind == "relative" or self._is_first_party_host(host, page_host):
-            return self._match_path(path)
-        return _lookup_host(self._hosts, host, path)
+            verdict = None
+        elif kind == "relative" or self._is_first_party_host(host, page_host):
+            verdict = self._match_path(path)
+        else:
+            verdict = _lookup_host(self._hosts, host, path)
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[key] = verdict
+        return verdict
 
     def is_third_party(self, url: str, page_host: str) -> bool:
         """True for an http(s) URL on a host that is neither the page's, a configured

@@ -113,6 +113,10 @@ _ANCHORS: dict[str, tuple[bytes, ...]] = {
 }
 
 
+_MEMO_BODY_MAX = 8192
+_MEMO_ENTRIES = 2048
+
+
 @dataclass(frozen=True, slots=True)
 class Signatures:
     """A compiled signature set: one alternation, plus group name -> (vendor, category)."""
@@ -121,12 +125,29 @@ class Signatures:
     meta: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: (category, anchor, max offset of the anchor in a match); b"" = always run the alternation.
     anchors: tuple[tuple[str, bytes, int], ...] = ()
+    #: Verdicts of recently seen script bodies: a site serves the same inline snippets on every
+    #: page view, and scanning one costs a find() per anchor. Bounded; small bodies only.
+    memo: dict[tuple[bytes, frozenset[str]], tuple[str, str] | None] = field(default_factory=dict, compare=False)
 
     def first_denied(self, body: bytes, granted: frozenset[str]) -> tuple[str, str] | None:
         """(vendor, category) of the first signature in `body` whose category is not granted.
 
         Never raises. A body matching only granted vendors returns None.
         """
+        if len(body) > _MEMO_BODY_MAX:
+            return self._first_denied(body, granted)
+        key = (body, granted)
+        try:
+            return self.memo[key]
+        except KeyError:
+            pass
+        verdict = self._first_denied(body, granted)
+        if len(self.memo) >= _MEMO_ENTRIES:
+            self.memo.clear()
+        self.memo[key] = verdict
+        return verdict
+
+    def _first_denied(self, body: bytes, granted: frozenset[str]) -> tuple[str, str] | None:
         start = -1
         for category, anchor, offset in self.anchors:
             if category not in granted:
