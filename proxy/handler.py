@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -25,8 +26,8 @@ from proxy.accesslog import AccessLog
 from proxy.headers import host_without_port, inbound_response_headers, is_trusted, is_valid_host, \
     outbound_request_headers, rewrite_location
 from proxy.metrics import Metrics
-from proxy.pipeline import ResponsePlan, plan_request, plan_response
-from proxy.runtime import RuntimeHolder
+from proxy.pipeline import RequestPlan, ResponsePlan, plan_request, plan_response
+from proxy.runtime import Runtime, RuntimeHolder
 from proxy.upstream import classify_failure
 from proxy.websocket import is_websocket_upgrade, tunnel_websocket
 
@@ -98,6 +99,18 @@ class LimitedBody:
             yield chunk
 
 
+@dataclass(slots=True)
+class Outcome:
+    """What the access log and the requests counter record about one request."""
+
+    status: int = 0
+    rewritten: bool = False
+
+    def answered(self, resp: web.StreamResponse) -> web.StreamResponse:
+        self.status = resp.status
+        return resp
+
+
 class ProxyHandler:
     """The request handler of the public port. State is injected; nothing is global."""
 
@@ -109,104 +122,110 @@ class ProxyHandler:
         self.access_log = access_log
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        """One request, start to finish; always one metrics update and one access-log line."""
         started = time.monotonic()
-        rt = self.holder.current
-        cfg = rt.config
-        status = 0
-        rewritten = False
+        rt = self.holder.current  # one config snapshot for the whole request
+        outcome = Outcome()
         try:
-            refusal = self._refusal(request, rt)
-            if refusal is not None:
-                status = refusal.status
-                return refusal
-            headers_in = request.headers
-            peer = request.remote
-            trusted = is_trusted(peer, rt.trusted)
-            scheme = "https" if request.secure else "http"
-            if trusted:
-                scheme = headers_in.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
-            host = headers_in.get("Host", "")
-            if request.path.startswith(rt.rewrite_settings.placeholder_path):
-                resp = reserved_response(request, rt.rewrite_settings.placeholder_path)
-                status = resp.status
-                return resp
-            plan = plan_request(rt, request, scheme, self.metrics)
-            if is_websocket_upgrade(headers_in):
-                ws_resp = await tunnel_websocket(request, rt, self.session, scheme, trusted, plan.cookie_header)
-                status = ws_resp.status
-                return ws_resp
-            out_headers = outbound_request_headers(
-                headers_in, peer=peer, scheme=scheme, trusted=trusted,
-                upstream_host=None if cfg.upstream.pass_host else rt.upstream_host,
-            )
-            plan.apply_to_outbound(out_headers)
-
-            data = None
-            if request.body_exists:
-                cap = cfg.limits.max_request_body
-                length = request.content_length
-                if length is not None and length > cap:
-                    self.metrics.request_body_rejected.inc()
-                    status = 413
-                    return plain_response(413, "413 Content Too Large: the request body exceeds the limit.\n",
-                                          {"Connection": "close"})
-                if headers_in.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
-                    # RFC 9110 §10.1.1: answer it ourselves; aiohttp's client cannot relay a 100.
-                    await request.writer.write(_CONTINUE)
-                    request.writer.output_size = 0  # the 100 is not part of the final response
-                data = LimitedBody(request.content, cap)
-
-            url = URL(rt.upstream_url + self._target(request), encoded=True)
-            t0 = time.monotonic()
-            try:
-                upstream_cm = self.session.request(request.method, url, headers=out_headers, data=data,
-                                                   allow_redirects=False, compress=None, chunked=None)
-                up = await upstream_cm.__aenter__()
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, BodyTooLarge) as exc:
-                if isinstance(data, LimitedBody) and data.exceeded:
-                    self.metrics.request_body_rejected.inc()
-                    status = 413
-                    return plain_response(413, "413 Content Too Large: the request body exceeds the limit.\n",
-                                          {"Connection": "close"})
-                failure = classify_failure(exc)
-                self.metrics.upstream_errors.labels(failure.reason).inc()
-                log.warning("upstream request failed", extra={"event": "upstream_error", "reason": failure.reason,
-                                                               "error": repr(exc), "path": request.path})
-                status = failure.status
-                return plain_response(failure.status, failure.body)
-            try:
-                self.metrics.upstream_duration.observe(time.monotonic() - t0)
-                if up.status == 101:
-                    # RFC 9110 §15.2.2: a 101 the client did not ask for must not switch protocols.
-                    self.metrics.upstream_errors.labels("unsolicited_101").inc()
-                    up.close()
-                    status = 502
-                    return plain_response(502, "502 Bad Gateway: the upstream server switched protocols unasked.\n")
-                resp_plan = plan_response(plan, up, request, self.metrics)
-                if resp_plan.refuse is not None:
-                    # Fail closed: HTML that cannot be rewritten is never forwarded unrewritten.
-                    self.metrics.rewrite_aborts.labels("decode").inc()
-                    log.warning("cannot rewrite HTML response", extra={"event": "rewrite_refused",
-                                                                       "reason": resp_plan.refuse, "path": request.path})
-                    status = 502
-                    return plain_response(502, f"502 Bad Gateway: {resp_plan.refuse}.\n")
-                resp = self._response_head(up, rt, scheme, host, resp_plan)
-                status = up.status
-                rewritten = resp_plan.rewriter is not None
-                await resp.prepare(request)
-                if request.method == "HEAD" or up.status in (204, 304):
-                    return resp
-                await self._copy_body(up, resp, resp_plan)
-                await resp.write_eof()
-                return resp
-            finally:
-                await upstream_cm.__aexit__(None, None, None)
+            return await self._serve(request, rt, outcome)
         finally:
-            self.metrics.count_request(_status_class(status), rewritten)
-            if cfg.logging.access_log:
-                self.access_log.write(request, status, time.monotonic() - started, rewritten, cfg.logging)
+            self.metrics.count_request(_status_class(outcome.status), outcome.rewritten)
+            if rt.config.logging.access_log:
+                self.access_log.write(request, outcome.status, time.monotonic() - started, outcome.rewritten,
+                                      rt.config.logging)
 
-    def _refusal(self, request: web.BaseRequest, rt) -> web.StreamResponse | None:  # type: ignore[no-untyped-def]
+    async def _serve(self, request: web.BaseRequest, rt: Runtime, outcome: Outcome) -> web.StreamResponse:
+        refusal = self._refusal(request, rt)
+        if refusal is not None:
+            return outcome.answered(refusal)
+        headers_in = request.headers
+        trusted = is_trusted(request.remote, rt.trusted)
+        scheme = "https" if request.secure else "http"
+        if trusted:
+            scheme = headers_in.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
+        if request.path.startswith(rt.rewrite_settings.placeholder_path):
+            return outcome.answered(reserved_response(request, rt.rewrite_settings.placeholder_path))
+
+        plan = plan_request(rt, request, scheme, self.metrics)  # consent, decided once
+        if is_websocket_upgrade(headers_in):
+            return outcome.answered(
+                await tunnel_websocket(request, rt, self.session, scheme, trusted, plan.cookie_header))
+        out_headers = outbound_request_headers(
+            headers_in, peer=request.remote, scheme=scheme, trusted=trusted,
+            upstream_host=None if rt.config.upstream.pass_host else rt.upstream_host,
+        )
+        plan.apply_to_outbound(out_headers)
+        body = await self._request_body(request, rt)
+        if isinstance(body, web.StreamResponse):
+            return outcome.answered(body)
+        return await self._forward(request, rt, plan, out_headers, body, outcome)
+
+    async def _request_body(self, request: web.BaseRequest, rt: Runtime) -> LimitedBody | web.Response | None:
+        """The body to stream upstream, None without one, or a 413 when it is declared too large."""
+        if not request.body_exists:
+            return None  # never send a GET upstream as chunked (RFC 9110 §8.6)
+        cap = rt.config.limits.max_request_body
+        length = request.content_length
+        if length is not None and length > cap:
+            self.metrics.request_body_rejected.inc()
+            return plain_response(413, "413 Content Too Large: the request body exceeds the limit.\n",
+                                  {"Connection": "close"})
+        if request.headers.get("Expect", "").lower() == "100-continue" and request.version >= (1, 1):
+            # RFC 9110 §10.1.1: answer it ourselves; aiohttp's client cannot relay a 100.
+            await request.writer.write(_CONTINUE)
+            request.writer.output_size = 0  # the 100 is not part of the final response
+        return LimitedBody(request.content, cap)
+
+    async def _forward(self, request: web.BaseRequest, rt: Runtime, plan: RequestPlan, out_headers: CIMultiDict[str],
+                       body: LimitedBody | None, outcome: Outcome) -> web.StreamResponse:
+        """Send upstream, then answer: upstream faults become 502/504 here, in one place."""
+        url = URL(rt.upstream_url + self._target(request), encoded=True)
+        t0 = time.monotonic()
+        try:
+            upstream_cm = self.session.request(request.method, url, headers=out_headers, data=body,
+                                               allow_redirects=False, compress=None, chunked=None)
+            up = await upstream_cm.__aenter__()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, BodyTooLarge) as exc:
+            if body is not None and body.exceeded:
+                self.metrics.request_body_rejected.inc()
+                return outcome.answered(plain_response(
+                    413, "413 Content Too Large: the request body exceeds the limit.\n", {"Connection": "close"}))
+            failure = classify_failure(exc)
+            self.metrics.upstream_errors.labels(failure.reason).inc()
+            log.warning("upstream request failed", extra={"event": "upstream_error", "reason": failure.reason,
+                                                           "error": repr(exc), "path": request.path})
+            return outcome.answered(plain_response(failure.status, failure.body))
+        try:
+            self.metrics.upstream_duration.observe(time.monotonic() - t0)
+            return await self._respond(request, rt, plan, up, outcome)
+        finally:
+            await upstream_cm.__aexit__(None, None, None)
+
+    async def _respond(self, request: web.BaseRequest, rt: Runtime, plan: RequestPlan, up: aiohttp.ClientResponse,
+                       outcome: Outcome) -> web.StreamResponse:
+        if up.status == 101:
+            # RFC 9110 §15.2.2: a 101 the client did not ask for must not switch protocols.
+            self.metrics.upstream_errors.labels("unsolicited_101").inc()
+            up.close()
+            return outcome.answered(plain_response(
+                502, "502 Bad Gateway: the upstream server switched protocols unasked.\n"))
+        resp_plan = plan_response(plan, up, request, self.metrics)
+        if resp_plan.refuse is not None:
+            # Fail closed: HTML that cannot be rewritten is never forwarded unrewritten.
+            self.metrics.rewrite_aborts.labels("decode").inc()
+            log.warning("cannot rewrite HTML response", extra={"event": "rewrite_refused",
+                                                               "reason": resp_plan.refuse, "path": request.path})
+            return outcome.answered(plain_response(502, f"502 Bad Gateway: {resp_plan.refuse}.\n"))
+        resp = self._response_head(up, rt, plan.scheme, plan.host, resp_plan)
+        outcome.status, outcome.rewritten = up.status, resp_plan.rewriter is not None
+        await resp.prepare(request)
+        if request.method == "HEAD" or up.status in (204, 304):
+            return resp
+        await self._copy_body(up, resp, resp_plan)
+        await resp.write_eof()
+        return resp
+
+    def _refusal(self, request: web.BaseRequest, rt: Runtime) -> web.StreamResponse | None:
         """Answer requests that must never reach the upstream: never an open proxy."""
         if request.method == "CONNECT":
             self.metrics.refused.labels("connect_method").inc()
@@ -245,7 +264,7 @@ class ProxyHandler:
             return "*"
         return URL(raw, encoded=True).raw_path_qs
 
-    def _response_head(self, up: aiohttp.ClientResponse, rt, scheme: str, host: str,  # type: ignore[no-untyped-def]
+    def _response_head(self, up: aiohttp.ClientResponse, rt: Runtime, scheme: str, host: str,
                        plan: ResponsePlan) -> ProxyResponse:
         headers: CIMultiDict[str] = inbound_response_headers(up.headers)
         location = headers.get("Location")
