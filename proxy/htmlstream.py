@@ -99,36 +99,39 @@ class HtmlStream:
         started = False
         cpu = 0.0
         total = 0
-        try:
-            async for chunk in up.content.iter_any():
-                t0 = time.perf_counter()
-                try:
-                    data = decoder.decode(chunk)
-                    if not started and data:
-                        started = True
-                        codec = text_codec(self.content_type, data[:4])
-                        if codec is not None:
-                            sink = _Transcoder(self.rewriter, codec)
-                    total += len(data)
-                    out = sink.feed(data)
-                    payload = chunk if self.shadow else encoder.encode(out)
-                except CodingError:
-                    raise RewriteAborted("decode") from None
-                except (UnicodeError, ValueError):
-                    raise RewriteAborted("rewrite") from None
-                cpu += time.perf_counter() - t0
-                if payload:
-                    await resp.write(payload)
-            t0 = time.perf_counter()
+
+        def convert(chunk: bytes | None) -> bytes:
+            """One upstream chunk (None: the end of the body) to the bytes the client gets."""
+            nonlocal sink, started, total
             try:
-                tail = decoder.finish()
-                total += len(tail)
-                out = sink.feed(tail) + sink.close() if tail else sink.close()
-                payload = b"" if self.shadow else encoder.encode(out) + encoder.finish()
+                if chunk is None:
+                    tail = decoder.finish()
+                    total += len(tail)
+                    out = sink.feed(tail) + sink.close() if tail else sink.close()
+                    return b"" if self.shadow else encoder.encode(out) + encoder.finish()
+                data = decoder.decode(chunk)
+                if not started and data:
+                    started = True
+                    codec = text_codec(self.content_type, data[:4])
+                    if codec is not None:
+                        sink = _Transcoder(self.rewriter, codec)
+                total += len(data)
+                out = sink.feed(data)
+                return chunk if self.shadow else encoder.encode(out)
             except CodingError:
                 raise RewriteAborted("decode") from None
             except (UnicodeError, ValueError):
                 raise RewriteAborted("rewrite") from None
+
+        try:
+            async for chunk in up.content.iter_any():
+                t0 = time.perf_counter()
+                payload = convert(chunk)
+                cpu += time.perf_counter() - t0
+                if payload:
+                    await resp.write(payload)
+            t0 = time.perf_counter()
+            payload = convert(None)
             cpu += time.perf_counter() - t0
             if payload:
                 await resp.write(payload)

@@ -136,21 +136,33 @@ class App:
     def reload(self) -> bool:
         """Validate and compile the config file again, then swap; on error keep the old one."""
         self.config_signature = file_signature(self.config_path)
-        try:
-            config = load_config(self.config_path, self.overrides)
-            runtime = Runtime.build(config, self.catalogue, config_digest(self.config_path), str(self.config_path))
-        except ConfigError as exc:
-            self.metrics.reloads.labels("failure").inc()
-            self.metrics.last_reload_ok.set(0)
-            log.error("config reload failed; the previous config keeps serving",
-                      extra={"event": "reload_failed", "problems": [str(p) for p in exc.problems]})
+        runtime = compile_reload(self.config_path, self.overrides, self.catalogue, self.metrics,
+                                 "the previous config keeps serving")
+        if runtime is None:
             return False
         self.holder.current = runtime
-        self.metrics.reloads.labels("success").inc()
-        self.metrics.last_reload_ok.set(1)
-        self.metrics.last_reload_time.set_to_current_time()
         log.info("config reloaded", extra={"event": "reloaded", "config_hash": runtime.config_hash})
         return True
+
+
+def compile_reload(path: Path, overrides: dict[tuple[str, str], Any], catalogue: Catalogue, metrics: Metrics,
+                   on_failure: str) -> Runtime | None:
+    """Load, validate and compile a config for a reload and count the result.
+
+    Returns None (after logging every FILE:LINE:COL problem) when it cannot be used."""
+    try:
+        config = load_config(path, overrides)
+        runtime = Runtime.build(config, catalogue, config_digest(path), str(path))
+    except ConfigError as exc:
+        metrics.reloads.labels("failure").inc()
+        metrics.last_reload_ok.set(0)
+        log.error(f"config reload failed; {on_failure}",
+                  extra={"event": "reload_failed", "problems": [str(p) for p in exc.problems]})
+        return None
+    metrics.reloads.labels("success").inc()
+    metrics.last_reload_ok.set(1)
+    metrics.last_reload_time.set_to_current_time()
+    return runtime
 
 
 def file_signature(path: Path) -> tuple[int, int, int] | None:

@@ -190,24 +190,14 @@ class Supervisor:
 
     def reload(self) -> bool:
         """Validate and compile the config file, count the result once, then signal the workers."""
-        from proxy.config import ConfigError, load_config
-        from proxy.runtime import Runtime
-        from proxy.server import config_digest, file_signature
+        from proxy.server import compile_reload, file_signature
 
         self.config_signature = file_signature(self.config_path)
-        try:
-            config = load_config(self.config_path, self.overrides)
-            runtime = Runtime.build(config, self.catalogue, config_digest(self.config_path), str(self.config_path))
-        except ConfigError as exc:
-            self.own.reloads.labels("failure").inc()
-            self.own.last_reload_ok.set(0)
-            log.error("config reload failed; the workers keep serving the previous config",
-                      extra={"event": "reload_failed", "problems": [str(p) for p in exc.problems]})
+        runtime = compile_reload(self.config_path, self.overrides, self.catalogue, self.own,
+                                 "the workers keep serving the previous config")
+        if runtime is None:
             return False
         self.holder.current = runtime
-        self.own.reloads.labels("success").inc()
-        self.own.last_reload_ok.set(1)
-        self.own.last_reload_time.set_to_current_time()
         log.info("config validated; reloading workers", extra={"event": "reloaded", "config_hash": runtime.config_hash})
         for w in self.workers:
             if w.ready:  # a starting worker compares hashes when it reports ready
