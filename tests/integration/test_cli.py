@@ -110,3 +110,26 @@ def test_check_warns_when_several_banner_readers_are_enabled(tmp_path):
     assert result.returncode == 0
     assert "several banner readers (onetrust, cookiebot)" in result.stderr
     assert "stale cookie" in result.stderr
+
+
+def test_demo_prints_both_urls_serves_through_the_proxy_and_exits_zero():
+    listen, origin, admin = _free_port(), _free_port(), _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "proxy", "demo", "--listen", f"127.0.0.1:{listen}",
+                             "--origin", f"127.0.0.1:{origin}", "--admin", f"127.0.0.1:{admin}"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while not any("Ctrl-C" in line for line in lines):
+            assert time.monotonic() < deadline, lines
+            lines.append(proc.stdout.readline())
+        out = "".join(lines)
+        assert f"http://127.0.0.1:{listen}/" in out and f"http://127.0.0.1:{origin}/" in out
+        proxied = _wait_http(f"http://127.0.0.1:{listen}/", time.monotonic() + 10)
+        direct = _wait_http(f"http://127.0.0.1:{origin}/", time.monotonic() + 10)
+        assert b"googletagmanager.com" in direct and b"googletagmanager.com" not in proxied
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
