@@ -9,6 +9,7 @@ never forwarded unrewritten (STYLE: fail closed on privacy).
 from __future__ import annotations
 
 import codecs
+import logging
 import time
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from proxy.metrics import Metrics
 from proxy.rewriter import HtmlRewriter
 
 _ASCII_PROBE = "<script>"
+log = logging.getLogger("consent_proxy")
 
 
 class RewriteAborted(Exception):
@@ -120,7 +122,9 @@ class HtmlStream:
                 return chunk if self.shadow else encoder.encode(out)
             except CodingError:
                 raise RewriteAborted("decode") from None
-            except (UnicodeError, ValueError):
+            except Exception as exc:  # a rewriter bug: never forward the rest unrewritten
+                log.error("HTML rewrite failed; aborting the response", exc_info=exc,
+                          extra={"event": "rewrite_error"})
                 raise RewriteAborted("rewrite") from None
 
         try:

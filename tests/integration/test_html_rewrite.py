@@ -239,3 +239,19 @@ async def test_unknown_third_party_deny(origin, proxy):
         async with s.get(url_of(app)) as r:
             out = await r.read()
     assert out == b'<img src="https://img.unknown.example/a.png"><p>x'
+
+
+async def test_a_rewriter_failure_aborts_and_is_counted(origin, proxy, monkeypatch):
+    from proxy.rewriter import HtmlRewriter
+
+    def broken_feed(self, data):  # type: ignore[no-untyped-def]
+        raise RuntimeError("simulated rewriter bug")
+
+    monkeypatch.setattr(HtmlRewriter, "feed", broken_feed)
+    app = await proxy(await origin(page_app([])))
+    reply = await raw_exchange(app.public_port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=3)
+    assert reply.startswith(b"HTTP/1.1 200") and b"googletagmanager" not in reply
+    assert not reply.endswith(b"0\r\n\r\n")  # aborted, not completed
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"http://127.0.0.1:{app.admin_port}/metrics") as r:
+            assert 'consentproxy_rewrite_aborts_total{reason="rewrite"} 1.0' in await r.text()
