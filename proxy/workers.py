@@ -425,11 +425,12 @@ async def watch_parent(app: "App", parent: int) -> None:
 async def serve_worker(config_path: Path, overrides: Overrides, config: "Config") -> int:
     """One worker: the single-process server without admin port or file watch; exit 0 on SIGTERM."""
     from proxy.metrics import Metrics
-    from proxy.server import start, stop
+    from proxy.server import freeze_startup_objects, start, stop
 
     parent = os.getppid()
     app = await start(config_path, overrides, config, admin=False, reuse_port=True, watch=False,
                       metrics=Metrics(multiprocess=True))
+    freeze_startup_objects()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, app.stopping.set)
     loop.add_signal_handler(signal.SIGINT, app.stopping.set)
