@@ -82,6 +82,7 @@ class Metrics:
         #: Increments batched per labelled child and applied by flush() (every second and before
         #: each scrape): a Counter.inc takes a lock, and a request can touch a dozen series.
         self._pending: dict[Any, float] = {}
+        self._decisions: dict[Any, int] = {}
         self._initialise()
 
     def _bump(self, metric: Counter, labels: tuple[str, ...], n: float = 1) -> None:
@@ -90,9 +91,28 @@ class Metrics:
 
     def flush(self) -> None:
         """Apply the batched increments."""
+        decisions, self._decisions = self._decisions, {}
+        for decision, n in decisions.items():
+            self._count_decision(decision, n)
         pending, self._pending = self._pending, {}
         for child, n in pending.items():
             child.inc(n)
+
+    def count_decision(self, decision: Any) -> None:
+        """Everything one request's consent decision counts (decisions, parse failures, blocked,
+        reported and unclassified cookies), batched per decision: requests sharing a memoised
+        decision cost one dict update each; the counting happens at flush."""
+        self._decisions[decision] = self._decisions.get(decision, 0) + 1
+
+    def _count_decision(self, decision: Any, n: int) -> None:
+        result = decision.result
+        self.count_consent(result.consent, result.parse_failures, n)
+        if decision.unclassified:
+            self.count_unclassified_cookies(decision.unclassified, n)
+        if decision.reported:
+            self.count_cookies_blocked(decision.reported, "request_cookie", "report", n)
+        if decision.blocked:
+            self.count_cookies_blocked(decision.blocked, "request_cookie", n=n)
 
     def _child(self, metric: Counter, *labels: str):  # type: ignore[no-untyped-def]
         """Labelled children are looked up once and kept: `.labels()` costs a lock and a dict build."""
@@ -102,20 +122,21 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels) if labels else metric
         return child
 
-    def count_consent(self, consent: Consent, parse_failures: tuple[str, ...] = ()) -> None:
+    def count_consent(self, consent: Consent, parse_failures: tuple[str, ...] = (), n: int = 1) -> None:
         for category in OPTIONAL_CATEGORIES:
             d = consent.decisions.get(category)
             if d is not None:
                 source = d.source if d.source in CONSENT_SOURCES else "none"
-                self._bump(self.consent_decisions, (category, d.state.value, source))
+                self._bump(self.consent_decisions, (category, d.state.value, source), n)
         for source in parse_failures:
             if source in CONSENT_SOURCES:
-                self._bump(self.consent_parse_failures, (source,))
+                self._bump(self.consent_parse_failures, (source,), n)
 
-    def count_cookies_blocked(self, removed: Iterable[tuple[str, str]], where: str, mode: str = "enforce") -> None:
+    def count_cookies_blocked(self, removed: Iterable[tuple[str, str]], where: str, mode: str = "enforce",
+                              n: int = 1) -> None:
         per_category: dict[str, int] = {}
         for _name, category in removed:
-            per_category[category] = per_category.get(category, 0) + 1
+            per_category[category] = per_category.get(category, 0) + n
         for category, n in per_category.items():
             if category in CATEGORIES:
                 self._bump(self.cookies_blocked, (category, where, mode), n)
@@ -123,10 +144,10 @@ class Metrics:
     def count_request(self, status_class: str, rewritten: bool) -> None:
         self._child(self.requests, status_class, "true" if rewritten else "false").inc()
 
-    def count_unclassified_cookies(self, names: tuple[str, ...]) -> None:
-        self._bump(self.unclassified_cookies, (), len(names))
-        self._bump(self.fail_open, ("unclassified_cookie_allowed",), len(names))
-        self.unclassified_names.add("cookie", names)
+    def count_unclassified_cookies(self, names: tuple[str, ...], n: int = 1) -> None:
+        self._bump(self.unclassified_cookies, (), len(names) * n)
+        self._bump(self.fail_open, ("unclassified_cookie_allowed",), len(names) * n)
+        self.unclassified_names.add("cookie", names, n)
 
     def count_rewrite_events(self, rewriter: Any) -> None:
         """Count what one rewriter removed, neutralised or reported, and its fail-open events."""

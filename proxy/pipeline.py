@@ -247,7 +247,7 @@ def _cookie_header(headers: CIMultiDictProxy[str]) -> str | None:
     return values[0] if len(values) == 1 else "; ".join(values)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity hash: a key of the metrics batch
 class RequestDecision:
     """Everything a request's consent headers imply, before metrics. Depends only on the
     Cookie header and the consent-related headers, so equal requests share one decision."""
@@ -305,13 +305,7 @@ def plan_request(rt: Runtime, request: web.BaseRequest, scheme: str, metrics: Me
                 rt.decisions.clear()
             rt.decisions[key] = decision
     result = decision.result
-    metrics.count_consent(result.consent, result.parse_failures)
-    if decision.unclassified:
-        metrics.count_unclassified_cookies(decision.unclassified)
-    if decision.reported:
-        metrics.count_cookies_blocked(decision.reported, "request_cookie", "report")
-    if decision.blocked:
-        metrics.count_cookies_blocked(decision.blocked, "request_cookie")
+    metrics.count_decision(decision)
     return RequestPlan(runtime=rt, bypass=False, scheme=scheme, host=host, consent=result.consent,
                        consent_class=decision.consent_class,
                        enforced=decision.enforced, result=result, cookie_header=decision.cookie_header,

@@ -210,6 +210,7 @@ async def log_unclassified(app: App) -> None:
     """One summary line of unclassified cookie names and unknown hosts every interval."""
     while True:
         await asyncio.sleep(app.holder.current.config.logging.unclassified_summary_interval)
+        app.metrics.flush()  # names are counted with the batched increments
         summary = app.metrics.unclassified_names.summary()
         if summary is not None:
             log.info("unclassified cookies and unknown third-party hosts (top 50)",

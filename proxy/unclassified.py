@@ -30,16 +30,21 @@ class UnclassifiedLog:
         self.counts: dict[str, Counter[str]] = {"cookie": Counter(), "host": Counter()}
         self.overflow = 0
 
-    def add(self, kind: str, names: list[str] | tuple[str, ...]) -> None:
+    def add(self, kind: str, names: list[str] | tuple[str, ...], n: int = 1) -> None:
+        """Count each name `n` times."""
         counter = self.counts[kind]
+        tracked = sum(len(c) for c in self.counts.values())
         for name in names:
             if not name:
                 continue
             key = normalise(name) if kind == "cookie" else name[:253].lower()
-            if key in counter or sum(len(c) for c in self.counts.values()) < self.limit:
-                counter[key] += 1
+            if key in counter:
+                counter[key] += n
+            elif tracked < self.limit:
+                counter[key] = n
+                tracked += 1
             else:
-                self.overflow += 1
+                self.overflow += n
 
     def summary(self, top: int = 50) -> dict[str, object] | None:
         """The top names since the last summary (then reset), or None when nothing was seen."""
