@@ -217,7 +217,8 @@ class ProxyHandler:
                                                                "reason": resp_plan.refuse, "path": request.path})
             return outcome.answered(plain_response(502, f"502 Bad Gateway: {resp_plan.refuse}.\n"))
         resp = self._response_head(up, rt, plan.scheme, plan.host, resp_plan)
-        outcome.status, outcome.rewritten = up.status, resp_plan.rewriter is not None
+        outcome.status = up.status
+        outcome.rewritten = resp_plan.rewriter is not None and request.method != "HEAD"
         await resp.prepare(request)
         if request.method == "HEAD" or up.status in (204, 304):
             return resp

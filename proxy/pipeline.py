@@ -366,7 +366,9 @@ def plan_response(plan: RequestPlan, up: aiohttp.ClientResponse, request: web.Ba
         resp_plan.link_drops = denied_links(list(links), plan, metrics)
     if html:
         resp_plan.consent_dependent = True
-        if plan.may_rewrite and request.method != "HEAD" and up.status not in (204, 304) and up.status >= 200:
+        # HEAD too: its headers must match what a GET would get (no Content-Length, weak ETag);
+        # the handler sends no body for it.
+        if plan.may_rewrite and up.status not in (204, 304) and up.status >= 200:
             _plan_rewrite(resp_plan, up)
     return resp_plan
 

@@ -66,6 +66,8 @@ def page_app(seen: list[web.Request], body: bytes = PAGE, coding: str = "identit
         resp = web.StreamResponse(status=status, headers=headers)
         resp.content_length = len(encoded)
         await resp.prepare(request)
+        if request.method == "HEAD":
+            return resp
         for i in range(0, len(encoded), 1000):  # many small upstream chunks
             await resp.write(encoded[i:i + 1000])
         return resp
@@ -255,3 +257,15 @@ async def test_a_rewriter_failure_aborts_and_is_counted(origin, proxy, monkeypat
     async with aiohttp.ClientSession() as s:
         async with s.get(f"http://127.0.0.1:{app.admin_port}/metrics") as r:
             assert 'consentproxy_rewrite_aborts_total{reason="rewrite"} 1.0' in await r.text()
+
+
+async def test_head_of_a_rewritten_page_has_the_headers_a_get_gets(origin, proxy):
+    app = await proxy(await origin(page_app([])))
+    async with aiohttp.ClientSession() as s:
+        async with s.head(url_of(app)) as head:
+            assert head.status == 200 and await head.read() == b""
+        async with s.get(url_of(app)) as get:
+            await get.read()
+    for name in ("ETag", "Content-Length", "Cache-Control"):
+        assert head.headers.get(name) == get.headers.get(name), name
+    assert head.headers["ETag"] == 'W/"v42-cp.---"' and "Content-Length" not in head.headers
