@@ -134,6 +134,20 @@ def parse_tracker_table(data: dict[str, Any], source: str = SOURCE_TPW) -> tuple
     return tuple(rules)
 
 
+def _entries(doc: dict[str, Any], section: str, key: str, optional: set[str],
+             problems: list[str]) -> list[dict[str, Any]]:
+    """The well-shaped entries of one curated.yaml section; the others become problems."""
+    allowed = {key, "category", "vendor"} | optional
+    good = []
+    for i, item in enumerate(doc.get(section) or []):
+        extra = set(item) - allowed
+        if extra or key not in item or "category" not in item:
+            problems.append(f"curated.yaml: {section}[{i}]: needs {key} and category, unknown keys {sorted(extra)}")
+            continue
+        good.append(item)
+    return good
+
+
 def parse_curated(
     text: str,
 ) -> tuple[tuple[CookieRule, ...], tuple[HostRule, ...], frozenset[str], frozenset[str]]:
@@ -147,24 +161,12 @@ def parse_curated(
     unknown = set(doc) - {"cookies", "hosts", "exclude_open_data_hosts", "exclude_open_data_cookies"}
     if unknown:
         problems.append(f"curated.yaml: unknown keys {sorted(unknown)}")
-    cookies: list[CookieRule] = []
-    for i, item in enumerate(doc.get("cookies") or []):
-        extra = set(item) - {"name", "match", "category", "vendor"}
-        if extra or "name" not in item or "category" not in item:
-            problems.append(f"curated.yaml: cookies[{i}]: needs name and category, unknown keys {sorted(extra)}")
-            continue
-        cookies.append(
-            CookieRule(str(item["name"]), item.get("match", "exact"), item["category"], str(item.get("vendor", "")), SOURCE_CURATED)
-        )
-    hosts: list[HostRule] = []
-    for i, item in enumerate(doc.get("hosts") or []):
-        extra = set(item) - {"host", "path", "category", "vendor"}
-        if extra or "host" not in item or "category" not in item:
-            problems.append(f"curated.yaml: hosts[{i}]: needs host and category, unknown keys {sorted(extra)}")
-            continue
-        hosts.append(
-            HostRule(str(item["host"]), item["category"], str(item.get("vendor", "")), SOURCE_CURATED, str(item.get("path", "")))
-        )
+    cookies = [CookieRule(str(item["name"]), item.get("match", "exact"), item["category"],
+                          str(item.get("vendor", "")), SOURCE_CURATED)
+               for item in _entries(doc, "cookies", "name", {"match"}, problems)]
+    hosts = [HostRule(str(item["host"]), item["category"], str(item.get("vendor", "")), SOURCE_CURATED,
+                      str(item.get("path", "")))
+             for item in _entries(doc, "hosts", "host", {"path"}, problems)]
     problems += [f"curated.yaml: {p}" for p in map(check_cookie_rule, cookies) if p]
     problems += [f"curated.yaml: {p}" for p in map(check_host_rule, hosts) if p]
     _raise_on(problems)

@@ -178,17 +178,17 @@ _SCRIPT_TOK = re.compile(
 _DATA, _ESCAPED, _DOUBLE = 0, 1, 2
 _TEXT, _COMMENT, _RAW, _SCRIPT_BUF, _SCRIPT_STREAM, _NOSCRIPT, _PLAINTEXT = range(7)
 _RAW_NAMES = frozenset({b"style", b"textarea", b"title", b"xmp", b"noembed", b"noframes"})
-_FETCH_RELS = frozenset({b"preconnect", b"dns-prefetch", b"preload", b"prefetch",
+FETCH_RELS = frozenset({b"preconnect", b"dns-prefetch", b"preload", b"prefetch",
                          b"modulepreload", b"stylesheet", b"prerender"})
 # JavaScript MIME type essences (HTML spec) plus "module": other types are data blocks.
-_JS_TYPES = frozenset({
+JS_TYPES = frozenset({
     b"", b"module", b"text/javascript", b"application/javascript", b"application/ecmascript",
     b"application/x-ecmascript", b"application/x-javascript", b"text/ecmascript",
     b"text/javascript1.0", b"text/javascript1.1", b"text/javascript1.2", b"text/javascript1.3",
     b"text/javascript1.4", b"text/javascript1.5", b"text/jscript", b"text/livescript",
     b"text/x-ecmascript", b"text/x-javascript",
 })
-_HOST = re.compile(r"^[ \t\n\f\r]*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?[/\\]{2}(?:[^@/\\?#]*@)?([^/\\?#:]+)")
+URL_HOST = re.compile(r"^[ \t\n\f\r]*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?[/\\]{2}(?:[^@/\\?#]*@)?([^/\\?#:]+)")
 _END_RES: dict[bytes, re.Pattern[bytes]] = {}
 
 Attrs = dict[bytes, tuple[bytes, int, int]]  # name -> (value, name start, attribute end)
@@ -294,7 +294,7 @@ class HtmlRewriter:
 
     def _note_unknown(self, url: str, kind: str) -> str:
         """Count an absolute URL to a third-party host no rule knows; its host, or "" if first party."""
-        m = _HOST.match(url)
+        m = URL_HOST.match(url)
         if m is None:
             return ""
         host = m.group(1).lower().rstrip(".")
@@ -356,7 +356,7 @@ class HtmlRewriter:
     def _placeholder(self, raw_src: bytes, category: str) -> bytes:
         """Click-to-load stand-in for an iframe: no script, no inline style, no third-party fetch."""
         url = unescape(raw_src.decode("latin-1")).strip()
-        m = _HOST.match(url)
+        m = URL_HOST.match(url)
         host = m.group(1) if m else "a third party"
         esc_url, cat = escape(url), escape(category)
         return (
@@ -485,7 +485,7 @@ class HtmlRewriter:
         if name == b"link":
             attrs = _attrs(buf, m.start(2), m.end(2))
             rel = attrs.get(b"rel")
-            if rel is not None and not _FETCH_RELS.isdisjoint(rel[0].lower().split()):
+            if rel is not None and not FETCH_RELS.isdisjoint(rel[0].lower().split()):
                 v = self._first_denied(attrs, (b"href",), "link")
                 if v is not None and self._record(v, "link") != "reported":
                     return end
@@ -540,7 +540,7 @@ class HtmlRewriter:
         kind = t[0] if t is not None else None
         if kind is None and attrs.get(b"language", (b"",))[0]:  # HTML spec: type = "text/" + language
             kind = b"text/" + attrs[b"language"][0]
-        if kind is not None and kind.strip(b" \t\n\f\r").lower() not in _JS_TYPES:
+        if kind is not None and kind.strip(b" \t\n\f\r").lower() not in JS_TYPES:
             self._state = _SCRIPT_STREAM  # data block (JSON-LD, templates): never executed
             self._scan = 0
             self._emit(out, m.group())

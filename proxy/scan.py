@@ -29,7 +29,7 @@ from proxy.policy import split_url
 from proxy.rewriter import UNCLASSIFIED as UNKNOWN_DENIED
 from proxy.rewriter import HtmlRewriter, RemovalEvent
 # The rewriter's own tables, imported (not copied) so the walker cannot drift from it.
-from proxy.rewriter import _FETCH_RELS, _HOST, _JS_TYPES
+from proxy.rewriter import FETCH_RELS, JS_TYPES, URL_HOST
 from proxy.runtime import Runtime
 
 KEPT, REMOVED, NEUTRALISED, REPORTED, DROPPED = "kept", "removed", "neutralised", "reported", "dropped"
@@ -177,7 +177,7 @@ class _Walker(HTMLParser):
 
     def _unknown_host(self, url: str) -> str:
         """The host of an absolute URL to a third party, "" otherwise (as the rewriter counts it)."""
-        m = _HOST.match(url)
+        m = URL_HOST.match(url)
         if m is None:
             return ""
         host = m.group(1).lower().rstrip(".")
@@ -261,7 +261,7 @@ class _Walker(HTMLParser):
         elif tag == "a" and "ping" in a:
             self._record(self._element(line, "a-ping", a["ping"].split()))
         elif tag == "link":
-            if not _FETCH_RELS.isdisjoint(a.get("rel", "").lower().encode("latin-1", "replace").split()):
+            if not FETCH_RELS.isdisjoint(a.get("rel", "").lower().encode("latin-1", "replace").split()):
                 self._record(self._element(line, "link", [a["href"]] if "href" in a else []))
         elif tag == "script":
             self._script_start(line, a)
@@ -279,7 +279,7 @@ class _Walker(HTMLParser):
         kind = a.get("type")
         if kind is None and a.get("language"):
             kind = "text/" + a["language"]
-        if kind is not None and kind.strip(_WS).lower().encode("latin-1", "replace") not in _JS_TYPES:
+        if kind is not None and kind.strip(_WS).lower().encode("latin-1", "replace") not in JS_TYPES:
             self._script = None  # a data block (JSON-LD, templates): never executed
         elif a.get("src", "").strip(_WS):
             self._script = None
